@@ -1,0 +1,571 @@
+//! The state machine against a simulated world: processes are numbers, time is a counter.
+
+use super::*;
+use crate::config::{Backoff, ServiceSpec};
+use proptest::prelude::*;
+
+const MS: Duration = Duration::from_millis(1);
+
+fn spec() -> ServiceSpec {
+    let mut s = ServiceSpec::with_defaults("svc", vec!["prog".into()]);
+    s.backoff.max = Duration::ZERO;
+    s
+}
+
+/// A tiny world: spawns succeed with increasing pids unless told otherwise.
+struct World {
+    inst: Instance,
+    spec: ServiceSpec,
+    now: Instant,
+    next_pid: u32,
+    fail_spawns: bool,
+    /// Every effect seen, in order.
+    log: Vec<Effect>,
+    /// Signals sent to live processes.
+    signals: Vec<Signal>,
+    /// Every run's end, with the state and its start time just before it.
+    exits: Vec<(ExitRecord, State, Instant)>,
+}
+
+impl World {
+    fn new(spec: ServiceSpec) -> World {
+        World {
+            inst: Instance::new(0, 7, Instant::ORIGIN),
+            spec,
+            now: Instant::ORIGIN,
+            next_pid: 100,
+            fail_spawns: false,
+            log: Vec::new(),
+            signals: Vec::new(),
+            exits: Vec::new(),
+        }
+    }
+
+    fn feed(&mut self, input: Input) -> Vec<Effect> {
+        let (state, since, gen_before) = (self.inst.state, self.inst.since, self.inst.last_exit.clone());
+        let fx = step(&mut self.inst, &self.spec, input, self.now);
+        if self.inst.last_exit != gen_before {
+            self.exits.push((self.inst.last_exit.clone().unwrap(), state, since));
+        }
+        let mut all = fx.clone();
+        for e in fx {
+            match e {
+                Effect::Spawn => {
+                    let answer = if self.fail_spawns {
+                        Input::SpawnFailed { error: "no such file".into() }
+                    } else {
+                        self.next_pid += 1;
+                        Input::Spawned { pid: self.next_pid }
+                    };
+                    all.extend(self.feed(answer));
+                }
+                Effect::Signal { signal, .. } => self.signals.push(signal),
+                _ => {}
+            }
+        }
+        self.log.extend(all.iter().cloned());
+        all
+    }
+
+    fn advance(&mut self, d: Duration) -> Vec<Effect> {
+        self.now = self.now + d;
+        self.feed(Input::Tick)
+    }
+
+    fn exit(&mut self, how: ExitHow) -> Vec<Effect> {
+        let pid = self.inst.pid.expect("a live process");
+        self.feed(Input::Exited { pid, how })
+    }
+
+    fn last_kind(&self) -> ExitKind {
+        self.inst.last_exit.as_ref().unwrap().kind.clone()
+    }
+}
+
+fn running(spec: ServiceSpec) -> World {
+    let mut w = World::new(spec);
+    w.feed(Input::Start);
+    assert_eq!(w.inst.state, State::Running);
+    w
+}
+
+// ---- the failure table, row by row ----
+
+#[test]
+fn exit_after_stop_request_is_not_a_failure() {
+    let mut w = running(spec());
+    w.feed(Input::Stop);
+    assert_eq!(w.inst.state, State::StopPending);
+    assert_eq!(w.signals, vec![Signal::TERM]);
+    w.exit(ExitHow::Signal(Signal::TERM));
+    assert_eq!(w.inst.state, State::Stopped);
+    assert_eq!(w.last_kind(), ExitKind::StopRequested);
+    assert_eq!(w.inst.failures_at(&w.spec, w.now), 0);
+}
+
+#[test]
+fn signal_steward_did_not_send_is_a_failure() {
+    let mut w = running(spec());
+    w.exit(ExitHow::Signal(Signal::KILL));
+    assert_eq!(w.last_kind(), ExitKind::Signaled);
+    assert_eq!(w.inst.failures_at(&w.spec, w.now), 1);
+    assert_eq!(w.inst.state, State::Running, "restarted at once (delay 0)");
+    assert_eq!(w.inst.restarts, 1);
+}
+
+#[test]
+fn unhealthy_stop_is_a_failure_and_recovers() {
+    let mut w = running(spec());
+    w.feed(Input::Unhealthy { reason: "watchdog expired".into(), signal: Signal::ABRT });
+    assert_eq!(w.inst.state, State::StopPending);
+    assert_eq!(w.signals, vec![Signal::ABRT]);
+    w.exit(ExitHow::Signal(Signal::ABRT));
+    assert_eq!(w.last_kind(), ExitKind::Unhealthy("watchdog expired".into()));
+    assert_eq!(w.inst.failures_at(&w.spec, w.now), 1);
+    assert_eq!(w.inst.state, State::Running);
+}
+
+#[test]
+fn clean_exit_is_not_a_failure_and_restarts_only_with_always() {
+    let mut w = running(spec());
+    w.exit(ExitHow::Code(0));
+    assert_eq!(w.last_kind(), ExitKind::Success);
+    assert_eq!(w.inst.state, State::Stopped, "on-failure does not restart a clean exit");
+
+    let mut s = spec();
+    s.restart = RestartPolicy::Always;
+    let mut w = running(s);
+    w.exit(ExitHow::Code(0));
+    assert_eq!(w.inst.state, State::Running);
+    assert_eq!(w.inst.failures_at(&w.spec, w.now), 0);
+    assert_eq!(w.inst.restarts, 1);
+}
+
+#[test]
+fn announced_stop_with_nonzero_code_follows_the_failure_flag() {
+    for flag in [false, true] {
+        let mut s = spec();
+        s.failure_flag = flag;
+        let mut w = running(s);
+        w.feed(Input::StoppingAnnounced);
+        w.exit(ExitHow::Code(4));
+        if flag {
+            assert_eq!(w.last_kind(), ExitKind::ReportedStopFailed);
+            assert_eq!(w.inst.failures_at(&w.spec, w.now), 1);
+            assert_eq!(w.inst.state, State::Running, "recovered");
+        } else {
+            assert_eq!(w.last_kind(), ExitKind::ReportedStop);
+            assert_eq!(w.inst.failures_at(&w.spec, w.now), 0);
+            assert_eq!(w.inst.state, State::Stopped);
+        }
+    }
+}
+
+#[test]
+fn announcement_does_not_carry_over_to_the_next_run() {
+    let mut s = spec();
+    s.restart = RestartPolicy::Always;
+    let mut w = running(s);
+    w.feed(Input::StoppingAnnounced);
+    w.exit(ExitHow::Code(0));
+    w.exit(ExitHow::Code(4));
+    assert_eq!(w.last_kind(), ExitKind::ExitCode);
+}
+
+#[test]
+fn nonzero_code_is_a_failure_unless_listed() {
+    let mut w = running(spec());
+    w.exit(ExitHow::Code(3));
+    assert_eq!(w.last_kind(), ExitKind::ExitCode);
+    assert_eq!(w.inst.failures_at(&w.spec, w.now), 1);
+
+    let mut s = spec();
+    s.success_exit_codes = vec![3];
+    let mut w = running(s);
+    w.exit(ExitHow::Code(3));
+    assert_eq!(w.last_kind(), ExitKind::Success);
+    assert_eq!(w.inst.state, State::Stopped);
+}
+
+#[test]
+fn spawn_failure_counts_and_follows_recovery() {
+    let mut s = spec();
+    s.max_failures = Some(3);
+    s.recovery = vec![RecoveryAction::Restart { delay: 10 * MS }];
+    let mut w = World::new(s);
+    w.fail_spawns = true;
+    w.feed(Input::Start);
+    assert_eq!(w.inst.state, State::Backoff);
+    assert!(matches!(w.last_kind(), ExitKind::SpawnFailed(_)));
+    assert_eq!(w.inst.deadline, Some(w.now + SPAWN_RETRY_FLOOR), "never a tight retry loop");
+    w.advance(SPAWN_RETRY_FLOOR);
+    w.advance(SPAWN_RETRY_FLOOR);
+    assert_eq!(w.inst.state, State::Failed);
+    assert_eq!(w.inst.failures_at(&w.spec, w.now), 3);
+}
+
+// ---- recovery, backoff, give up ----
+
+#[test]
+fn recovery_actions_apply_in_order_and_the_last_repeats() {
+    let mut s = spec();
+    s.recovery = vec![
+        RecoveryAction::Restart { delay: Duration::ZERO },
+        RecoveryAction::Restart { delay: 5 * 1000 * MS },
+        RecoveryAction::Run { command: vec!["page".into()], delay: 50 * MS },
+    ];
+    let mut w = running(s);
+    w.exit(ExitHow::Code(1));
+    assert_eq!(w.inst.state, State::Running, "first: restart at once");
+
+    w.exit(ExitHow::Code(1));
+    assert_eq!(w.inst.state, State::Backoff, "second: restart in 5s");
+    assert_eq!(w.inst.deadline, Some(w.now + 5000 * MS));
+    w.advance(4999 * MS);
+    assert_eq!(w.inst.state, State::Backoff, "not before the delay");
+    w.advance(MS);
+    assert_eq!(w.inst.state, State::Running);
+
+    for _ in 0..2 {
+        let fx = w.exit(ExitHow::Code(1));
+        let runs = fx.iter().filter(|e| matches!(e, Effect::Run { purpose: RunPurpose::Recovery, .. }));
+        assert_eq!(runs.count(), 1, "third and later: run the command");
+        assert_eq!(w.inst.state, State::Backoff);
+        w.advance(50 * MS);
+        assert_eq!(w.inst.state, State::Running);
+    }
+    assert_eq!(w.inst.restarts, 4);
+}
+
+#[test]
+fn backoff_grows_and_caps() {
+    let mut s = spec();
+    s.restart = RestartPolicy::Always;
+    s.backoff = Backoff {
+        initial: 100 * MS,
+        max: 1000 * MS,
+        multiplier: 2.0,
+        jitter: 0.0,
+        reset_after: 10_000 * MS,
+    };
+    let mut w = running(s);
+    let mut waits = Vec::new();
+    for _ in 0..8 {
+        w.exit(ExitHow::Code(1));
+        let wait = w.inst.deadline.map_or(Duration::ZERO, |d| d - w.now);
+        waits.push(wait.as_millis());
+        w.advance(wait);
+        assert_eq!(w.inst.state, State::Running);
+    }
+    assert_eq!(waits, vec![0, 100, 200, 400, 800, 1000, 1000, 1000]);
+
+    // A run of reset_after ends the streak.
+    w.now = w.now + 10_000 * MS;
+    w.exit(ExitHow::Code(1));
+    assert_eq!(w.inst.state, State::Running, "first quick restart is immediate again");
+}
+
+#[test]
+fn jitter_stays_within_its_fraction() {
+    let mut s = spec();
+    s.backoff = Backoff { initial: 100 * MS, max: 60_000 * MS, multiplier: 2.0, jitter: 0.5, reset_after: MS };
+    for seed in 0..200u64 {
+        let d = backoff_delay(&s, 3, seed).as_secs_f64();
+        assert!((0.2..0.3).contains(&d), "{d}");
+    }
+}
+
+#[test]
+fn max_failures_gives_up_with_each_action() {
+    for (give_up, want) in [
+        (GiveUp::Stay, None),
+        (GiveUp::Run { command: vec!["alert".into()] }, Some(RunPurpose::GiveUp)),
+        (GiveUp::Exit, None),
+    ] {
+        let mut s = spec();
+        s.max_failures = Some(3);
+        s.on_give_up = give_up.clone();
+        let mut w = running(s);
+        w.exit(ExitHow::Code(1));
+        w.exit(ExitHow::Code(1));
+        assert_eq!(w.inst.state, State::Running);
+        let fx = w.exit(ExitHow::Code(1));
+        assert_eq!(w.inst.state, State::Failed);
+        assert!(w.inst.reason.contains("gave up after 3 failures"), "{}", w.inst.reason);
+        let run = fx.iter().find_map(|e| match e {
+            Effect::Run { purpose, .. } => Some(*purpose),
+            _ => None,
+        });
+        assert_eq!(run, want);
+        let exits = fx.contains(&Effect::ExitSupervisor { code: crate::config::EXIT_GAVE_UP });
+        assert_eq!(exits, give_up == GiveUp::Exit);
+    }
+}
+
+#[test]
+fn operator_start_of_a_failed_instance_works_and_resets_the_budget() {
+    let mut s = spec();
+    s.max_failures = Some(1);
+    let mut w = running(s);
+    w.exit(ExitHow::Code(1));
+    assert_eq!(w.inst.state, State::Failed);
+    w.feed(Input::Start);
+    assert_eq!(w.inst.state, State::Running);
+    assert_eq!(w.inst.failures_at(&w.spec, w.now), 0);
+}
+
+#[test]
+fn failures_reset_after_a_clean_running_period() {
+    let mut s = spec();
+    s.reset_failures_after = 1000 * MS;
+    s.max_failures = Some(2);
+    let mut w = running(s);
+    w.exit(ExitHow::Code(1));
+    assert_eq!(w.inst.failures_at(&w.spec, w.now), 1);
+    w.now = w.now + 999 * MS;
+    assert_eq!(w.inst.failures_at(&w.spec, w.now), 1);
+    w.now = w.now + MS;
+    assert_eq!(w.inst.failures_at(&w.spec, w.now), 0);
+    w.exit(ExitHow::Code(1));
+    assert_eq!(w.inst.state, State::Running, "the count was reset, so this is failure 1 again");
+    assert_eq!(w.inst.failures_at(&w.spec, w.now), 1);
+}
+
+#[test]
+fn restart_policy_never_leaves_a_failure_failed() {
+    let mut s = spec();
+    s.restart = RestartPolicy::Never;
+    let mut w = running(s);
+    w.exit(ExitHow::Code(1));
+    assert_eq!(w.inst.state, State::Failed);
+}
+
+#[test]
+fn recovery_none_leaves_it_failed() {
+    let mut s = spec();
+    s.recovery = vec![RecoveryAction::None];
+    let mut w = running(s);
+    w.exit(ExitHow::Signal(Signal::from_number(11).unwrap()));
+    assert_eq!(w.inst.state, State::Failed);
+}
+
+// ---- stopping and restarting ----
+
+#[test]
+fn stop_escalates_to_sigkill_after_the_timeout() {
+    let mut s = spec();
+    s.stop_timeout = 2000 * MS;
+    let mut w = running(s);
+    w.feed(Input::Stop);
+    w.advance(1999 * MS);
+    assert_eq!(w.signals, vec![Signal::TERM]);
+    w.advance(MS);
+    assert_eq!(w.signals, vec![Signal::TERM, Signal::KILL]);
+    assert_eq!(w.inst.state, State::StopPending);
+    w.exit(ExitHow::Signal(Signal::KILL));
+    assert_eq!(w.inst.state, State::Stopped);
+    assert_eq!(w.last_kind(), ExitKind::StopTimedOut);
+    assert!(!w.last_kind().is_failure());
+}
+
+#[test]
+fn restart_stops_then_starts_a_new_process() {
+    let mut w = running(spec());
+    let first = w.inst.pid;
+    w.feed(Input::Restart);
+    assert_eq!(w.inst.state, State::StopPending);
+    w.exit(ExitHow::Signal(Signal::TERM));
+    assert_eq!(w.inst.state, State::Running);
+    assert_ne!(w.inst.pid, first);
+    assert_eq!(w.inst.failures_at(&w.spec, w.now), 0);
+}
+
+#[test]
+fn stop_during_backoff_cancels_the_restart() {
+    let mut s = spec();
+    s.recovery = vec![RecoveryAction::Restart { delay: 100 * MS }];
+    let mut w = running(s);
+    w.exit(ExitHow::Code(1));
+    assert_eq!(w.inst.state, State::Backoff);
+    w.feed(Input::Stop);
+    assert_eq!(w.inst.state, State::Stopped);
+    assert_eq!(w.inst.deadline, None);
+    w.advance(1000 * MS);
+    assert_eq!(w.inst.state, State::Stopped);
+}
+
+#[test]
+fn exits_of_other_pids_are_ignored() {
+    let mut w = running(spec());
+    let fx = w.feed(Input::Exited { pid: 1, how: ExitHow::Code(1) });
+    assert!(fx.is_empty());
+    assert_eq!(w.inst.state, State::Running);
+}
+
+#[test]
+fn operator_stop_overrides_a_health_stop() {
+    let mut w = running(spec());
+    w.feed(Input::Unhealthy { reason: "liveness".into(), signal: Signal::TERM });
+    w.feed(Input::Stop);
+    w.exit(ExitHow::Signal(Signal::TERM));
+    assert_eq!(w.inst.state, State::Stopped);
+    assert_eq!(w.last_kind(), ExitKind::StopRequested);
+}
+
+// ---- properties over any sequence of inputs ----
+
+#[derive(Debug, Clone)]
+enum Op {
+    Start,
+    Stop,
+    Restart,
+    Exit(i32),
+    Killed,
+    Announce,
+    Unhealthy,
+    Advance(u32),
+    FailSpawns(bool),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        2 => Just(Op::Start),
+        1 => Just(Op::Stop),
+        1 => Just(Op::Restart),
+        3 => (0..4i32).prop_map(Op::Exit),
+        1 => Just(Op::Killed),
+        1 => Just(Op::Announce),
+        1 => Just(Op::Unhealthy),
+        3 => (0..3000u32).prop_map(Op::Advance),
+        1 => any::<bool>().prop_map(Op::FailSpawns),
+    ]
+}
+
+fn any_spec() -> impl Strategy<Value = ServiceSpec> {
+    (
+        prop_oneof![Just(RestartPolicy::Always), Just(RestartPolicy::OnFailure)],
+        any::<bool>(),
+        proptest::option::of(1..6u32),
+        0..2000u32,
+        100..5000u32,
+        0..500u32,
+    )
+        .prop_map(|(restart, flag, max, delay, reset, backoff)| {
+            let mut s = spec();
+            s.restart = restart;
+            s.failure_flag = flag;
+            s.max_failures = max;
+            s.recovery = vec![
+                RecoveryAction::Restart { delay: Duration::ZERO },
+                RecoveryAction::Restart { delay: delay * MS },
+            ];
+            s.reset_failures_after = reset * MS;
+            s.backoff.initial = backoff * MS;
+            s.backoff.max = 10 * backoff * MS;
+            s.stop_timeout = 1000 * MS;
+            s
+        })
+}
+
+/// Feeds `op`, checking the invariants that must hold after every step.
+fn apply(w: &mut World, op: Op, failures_model: &mut u32) {
+    let before = w.inst.clone();
+    let seen_exits = w.exits.len();
+    let fx = match op {
+        Op::Start => w.feed(Input::Start),
+        Op::Stop => w.feed(Input::Stop),
+        Op::Restart => w.feed(Input::Restart),
+        Op::Exit(code) if w.inst.pid.is_some() => w.exit(ExitHow::Code(code)),
+        Op::Killed if w.inst.pid.is_some() => w.exit(ExitHow::Signal(Signal::KILL)),
+        Op::Announce => w.feed(Input::StoppingAnnounced),
+        Op::Unhealthy => w.feed(Input::Unhealthy { reason: "probe".into(), signal: Signal::TERM }),
+        Op::Advance(ms) => w.advance(ms * MS),
+        Op::FailSpawns(b) => {
+            w.fail_spawns = b;
+            Vec::new()
+        }
+        Op::Exit(_) | Op::Killed => Vec::new(),
+    };
+
+    // An operator's start of a failed instance always starts it.
+    if before.state == State::Failed && matches!(op, Op::Start | Op::Restart) {
+        assert!(fx.contains(&Effect::Spawn), "start of failed must spawn: {fx:?}");
+    }
+    // At most one live process: a spawn only ever happens with none alive.
+    let spawns = fx.iter().filter(|e| **e == Effect::Spawn).count();
+    assert!(spawns <= 1, "{spawns} spawns in one step");
+    if spawns > 0 {
+        let died = matches!(op, Op::Exit(_) | Op::Killed);
+        assert!(before.pid.is_none() || died, "spawned over a live process");
+    }
+    // Only StartPending..StopPending have a process.
+    match w.inst.state {
+        State::Running | State::StopPending => assert!(w.inst.pid.is_some(), "{:?}", w.inst.state),
+        State::Stopped | State::Backoff | State::Failed => assert!(w.inst.pid.is_none()),
+        State::StartPending => {}
+    }
+    // stop-pending is bounded: a deadline no later than stop_timeout after entering it,
+    // until SIGKILL has been sent.
+    if w.inst.state == State::StopPending && !w.signals.ends_with(&[Signal::KILL]) {
+        let d = w.inst.deadline.expect("stop-pending without a deadline");
+        assert!(d <= w.inst.since + w.spec.stop_timeout, "stop deadline too late");
+    }
+    // Failure counts reset after reset_failures_after of clean running.
+    if w.inst.state == State::Running && w.now - w.inst.since >= w.spec.reset_failures_after {
+        assert_eq!(w.inst.failures_at(&w.spec, w.now), 0);
+    }
+    // The count the machine keeps matches an independent tally: an operator's start resets
+    // it, a long enough clean run resets it, each failure adds one.
+    if matches!(op, Op::Start | Op::Restart)
+        && matches!(before.state, State::Stopped | State::Failed | State::Backoff)
+    {
+        *failures_model = 0;
+    }
+    for (rec, state, since) in &w.exits[seen_exits..] {
+        if *state == State::Running && rec.at - *since >= w.spec.reset_failures_after {
+            *failures_model = 0;
+        }
+        if rec.kind.is_failure() {
+            *failures_model += 1;
+        }
+    }
+    // failed only after max_failures failures within the window.
+    if w.inst.state == State::Failed && before.state != State::Failed {
+        let max = w.spec.max_failures.expect("recovery never gives up without max_failures");
+        assert!(*failures_model >= max, "failed after {failures_model} < {max} failures");
+        assert_eq!(w.inst.failures_at(&w.spec, w.now), *failures_model);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn invariants_hold_for_any_sequence(spec in any_spec(), ops in proptest::collection::vec(op(), 1..80)) {
+        let mut w = World::new(spec);
+        let mut failures = 0;
+        for op in ops {
+            apply(&mut w, op, &mut failures);
+        }
+    }
+
+    #[test]
+    fn a_stop_request_always_ends_in_stopped(spec in any_spec(), ops in proptest::collection::vec(op(), 0..60)) {
+        let mut w = World::new(spec);
+        let mut failures = 0;
+        for op in ops {
+            apply(&mut w, op, &mut failures);
+        }
+        w.feed(Input::Stop);
+        // The process ignores the stop signal; only time and SIGKILL end it.
+        let stop_timeout = w.spec.stop_timeout;
+        if w.inst.state == State::StopPending {
+            w.advance(stop_timeout);
+            prop_assert_eq!(w.signals.last(), Some(&Signal::KILL));
+            w.exit(ExitHow::Signal(Signal::KILL));
+        }
+        prop_assert!(matches!(w.inst.state, State::Stopped), "ended in {:?}", w.inst.state);
+        prop_assert_eq!(w.inst.deadline, None);
+        prop_assert!(!w.inst.wants_up());
+    }
+}
