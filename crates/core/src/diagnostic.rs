@@ -31,7 +31,9 @@ impl Diagnostic {
     ) -> Diagnostic {
         let start = floor_char_boundary(source, span.start.min(source.len()));
         let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
-        let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
+        let line_end = source[start..]
+            .find('\n')
+            .map_or(source.len(), |i| start + i);
         let line = source[..start].matches('\n').count() + 1;
         let column = source[line_start..start].chars().count() + 1;
         Diagnostic {
@@ -41,7 +43,9 @@ impl Diagnostic {
             column,
             message: message.into(),
             help,
-            source_line: source[line_start..line_end].trim_end_matches('\r').to_string(),
+            source_line: source[line_start..line_end]
+                .trim_end_matches('\r')
+                .to_string(),
         }
     }
 }
@@ -57,7 +61,11 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 /// problem, then the help. The first line is the form editors and CI annotate.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{}:{}:{}: error: {}", self.file, self.line, self.column, self.message)?;
+        writeln!(
+            f,
+            "{}:{}:{}: error: {}",
+            self.file, self.line, self.column, self.message
+        )?;
         let gutter = self.line.to_string().len();
         writeln!(f, "{:gutter$} |", "")?;
         writeln!(f, "{} | {}", self.line, self.source_line)?;
@@ -68,7 +76,11 @@ impl fmt::Display for Diagnostic {
             .take(self.column - 1)
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
-        let rest = self.source_line.chars().count().saturating_sub(self.column - 1);
+        let rest = self
+            .source_line
+            .chars()
+            .count()
+            .saturating_sub(self.column - 1);
         let carets = "^".repeat(width.min(rest.max(1)));
         write!(f, "{:gutter$} | {prefix}{carets}", "")?;
         if let Some(help) = &self.help {
@@ -106,10 +118,19 @@ mod tests {
     fn locates_line_and_column() {
         let src = "[service.web]\ncommand = [\"x\"]\nrestrat = \"always\"\n";
         let at = src.find("restrat").unwrap();
-        let d = Diagnostic::new("s.toml", src, at..at + 7, "unknown key `restrat`", Some("did you mean `restart`?".into()));
+        let d = Diagnostic::new(
+            "s.toml",
+            src,
+            at..at + 7,
+            "unknown key `restrat`",
+            Some("did you mean `restart`?".into()),
+        );
         assert_eq!((d.line, d.column), (3, 1));
         let text = d.to_string();
-        assert!(text.starts_with("s.toml:3:1: error: unknown key `restrat`"), "{text}");
+        assert!(
+            text.starts_with("s.toml:3:1: error: unknown key `restrat`"),
+            "{text}"
+        );
         assert!(text.contains("3 | restrat = \"always\""));
         assert!(text.contains("^^^^^^^"));
         assert!(text.contains("help: did you mean `restart`?"));

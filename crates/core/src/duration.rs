@@ -30,7 +30,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
         return Ok(Duration::ZERO);
     }
     if s.is_empty() {
-        return err(0, "empty duration; write e.g. \"500ms\", \"10s\" or \"1m30s\"".into());
+        return err(
+            0,
+            "empty duration; write e.g. \"500ms\", \"10s\" or \"1m30s\"".into(),
+        );
     }
     let bytes = s.as_bytes();
     let mut total: u128 = 0;
@@ -111,9 +114,19 @@ mod tests {
     fn refuses_with_a_reason() {
         assert!(parse_duration("5").unwrap_err().message.contains("no unit"));
         assert!(parse_duration("5 years").is_err());
-        assert!(parse_duration("5y").unwrap_err().message.contains("unknown unit `y`"));
+        assert!(
+            parse_duration("5y")
+                .unwrap_err()
+                .message
+                .contains("unknown unit `y`")
+        );
         assert!(parse_duration("").is_err());
-        assert!(parse_duration("ms").unwrap_err().message.contains("expected a number"));
+        assert!(
+            parse_duration("ms")
+                .unwrap_err()
+                .message
+                .contains("expected a number")
+        );
     }
 
     #[test]

@@ -132,7 +132,11 @@ impl ExitRecord {
             ExitKind::Unhealthy(why) => format!("failure: {why}"),
             ExitKind::SpawnFailed(why) => format!("failure: could not start: {why}"),
         };
-        if how.is_empty() { what } else { format!("{how}: {what}") }
+        if how.is_empty() {
+            what
+        } else {
+            format!("{how}: {what}")
+        }
     }
 }
 
@@ -167,11 +171,18 @@ pub enum Effect {
     /// Send `signal` to the process group led by `pid`.
     Signal { pid: u32, signal: Signal },
     /// Run a command on the instance's behalf (not waited for).
-    Run { command: Vec<String>, purpose: RunPurpose },
+    Run {
+        command: Vec<String>,
+        purpose: RunPurpose,
+    },
     /// Stop every service and exit steward with `code`.
     ExitSupervisor { code: i32 },
     /// The instance changed state; `reason` says why, in words.
-    Transition { from: State, to: State, reason: String },
+    Transition {
+        from: State,
+        to: State,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -294,7 +305,13 @@ pub fn step(inst: &mut Instance, spec: &ServiceSpec, input: Input, now: Instant)
             }
             State::Backoff | State::Failed => {
                 inst.deadline = None;
-                transition(inst, State::Stopped, now, "stopped by request".into(), &mut fx);
+                transition(
+                    inst,
+                    State::Stopped,
+                    now,
+                    "stopped by request".into(),
+                    &mut fx,
+                );
             }
             State::Stopped => {}
         },
@@ -343,7 +360,9 @@ pub fn step(inst: &mut Instance, spec: &ServiceSpec, input: Input, now: Instant)
         }
         Input::Unhealthy { reason, signal } => {
             if let (State::StartPending | State::Running, Some(pid)) = (inst.state, inst.pid) {
-                inst.stopping = Some(StopCause::Unhealthy { reason: reason.clone() });
+                inst.stopping = Some(StopCause::Unhealthy {
+                    reason: reason.clone(),
+                });
                 inst.deadline = Some(now + spec.stop_timeout);
                 fx.push(Effect::Signal { pid, signal });
                 transition(inst, State::StopPending, now, reason, &mut fx);
@@ -380,7 +399,10 @@ fn on_deadline(inst: &mut Instance, spec: &ServiceSpec, now: Instant, fx: &mut V
                 if let Some(StopCause::Requested { killed }) = &mut inst.stopping {
                     *killed = true;
                 }
-                fx.push(Effect::Signal { pid, signal: Signal::KILL });
+                fx.push(Effect::Signal {
+                    pid,
+                    signal: Signal::KILL,
+                });
                 let why = format!("did not stop within {:?}; sent SIGKILL", spec.stop_timeout);
                 inst.reason = why;
             }
@@ -410,7 +432,12 @@ fn after_exit(
     inst.deadline = None;
     inst.stopping = None;
     inst.announced_stopping = false;
-    let record = ExitRecord { how, kind: kind.clone(), at: now, generation: inst.generation };
+    let record = ExitRecord {
+        how,
+        kind: kind.clone(),
+        at: now,
+        generation: inst.generation,
+    };
     let described = record.describe();
     inst.last_exit = Some(record);
 
@@ -448,7 +475,9 @@ fn after_exit(
                 command: command.clone(),
                 purpose: RunPurpose::GiveUp,
             }),
-            GiveUp::Exit => fx.push(Effect::ExitSupervisor { code: crate::config::EXIT_GAVE_UP }),
+            GiveUp::Exit => fx.push(Effect::ExitSupervisor {
+                code: crate::config::EXIT_GAVE_UP,
+            }),
         }
         return;
     }
@@ -458,12 +487,27 @@ fn after_exit(
         return;
     }
     match spec.recovery_for(n).clone() {
-        RecoveryAction::Restart { delay } => {
-            restart_after(inst, spec, delay, now, format!("failure {n}: {described}"), fx)
-        }
+        RecoveryAction::Restart { delay } => restart_after(
+            inst,
+            spec,
+            delay,
+            now,
+            format!("failure {n}: {described}"),
+            fx,
+        ),
         RecoveryAction::Run { command, delay } => {
-            fx.push(Effect::Run { command, purpose: RunPurpose::Recovery });
-            restart_after(inst, spec, delay, now, format!("failure {n}: {described}"), fx)
+            fx.push(Effect::Run {
+                command,
+                purpose: RunPurpose::Recovery,
+            });
+            restart_after(
+                inst,
+                spec,
+                delay,
+                now,
+                format!("failure {n}: {described}"),
+                fx,
+            )
         }
         RecoveryAction::None => {
             let reason = format!("failure {n}, recovery action is none; last: {described}");
@@ -486,7 +530,13 @@ fn restart_after(
 ) {
     inst.backoff_streak += 1;
     let mut wait = delay.max(backoff_delay(spec, inst.backoff_streak, inst.jitter_seed));
-    if matches!(inst.last_exit, Some(ExitRecord { kind: ExitKind::SpawnFailed(_), .. })) {
+    if matches!(
+        inst.last_exit,
+        Some(ExitRecord {
+            kind: ExitKind::SpawnFailed(_),
+            ..
+        })
+    ) {
         // Retrying a start that could not happen (missing binary, bad user) at full speed
         // would only spin; the cause is rarely gone within a second.
         wait = wait.max(SPAWN_RETRY_FLOOR);
@@ -496,7 +546,13 @@ fn restart_after(
         spawn(inst, now, &format!("restarted after {why}"), fx);
     } else {
         inst.deadline = Some(now + wait);
-        transition(inst, State::Backoff, now, format!("restarting in {wait:?} after {why}"), fx);
+        transition(
+            inst,
+            State::Backoff,
+            now,
+            format!("restarting in {wait:?} after {why}"),
+            fx,
+        );
     }
 }
 
@@ -534,12 +590,21 @@ fn spawn(inst: &mut Instance, now: Instant, why: &str, fx: &mut Vec<Effect>) {
     transition(inst, State::StartPending, now, why.to_string(), fx);
 }
 
-fn request_stop(inst: &mut Instance, spec: &ServiceSpec, now: Instant, why: &str, fx: &mut Vec<Effect>) {
+fn request_stop(
+    inst: &mut Instance,
+    spec: &ServiceSpec,
+    now: Instant,
+    why: &str,
+    fx: &mut Vec<Effect>,
+) {
     match inst.pid {
         Some(pid) => {
             inst.stopping = Some(StopCause::Requested { killed: false });
             inst.deadline = Some(now + spec.stop_timeout);
-            fx.push(Effect::Signal { pid, signal: spec.stop_signal });
+            fx.push(Effect::Signal {
+                pid,
+                signal: spec.stop_signal,
+            });
             transition(inst, State::StopPending, now, why.to_string(), fx);
         }
         // Start pending with no process yet: nothing to signal.

@@ -56,7 +56,10 @@ impl Signal {
         }
         let upper = text.to_ascii_uppercase();
         let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
-        NAMES.iter().find(|(name, _)| *name == bare).map(|&(_, n)| Signal(n))
+        NAMES
+            .iter()
+            .find(|(name, _)| *name == bare)
+            .map(|&(_, n)| Signal(n))
     }
 
     /// Any signal number Linux delivers, real-time ones included.
@@ -92,7 +95,10 @@ mod tests {
         assert_eq!(Signal::parse("TERM"), Some(Signal::TERM));
         assert_eq!(Signal::parse("sigterm"), Some(Signal::TERM));
         assert_eq!(Signal::parse("SIGKILL"), Some(Signal::KILL));
-        assert_eq!(Signal::parse("10").map(Signal::name).as_deref(), Some("USR1"));
+        assert_eq!(
+            Signal::parse("10").map(Signal::name).as_deref(),
+            Some("USR1")
+        );
         assert_eq!(Signal::parse("TERMINATE"), None);
         assert_eq!(Signal::parse("0"), None);
         assert_eq!(Signal::TERM.to_string(), "SIGTERM");

@@ -86,7 +86,9 @@ impl ServiceSpec {
             restart: RestartPolicy::OnFailure,
             failure_flag: false,
             success_exit_codes: Vec::new(),
-            recovery: vec![RecoveryAction::Restart { delay: Duration::ZERO }],
+            recovery: vec![RecoveryAction::Restart {
+                delay: Duration::ZERO,
+            }],
             reset_failures_after: Duration::from_secs(3600),
             backoff: Backoff::default(),
             max_failures: None,
@@ -121,7 +123,10 @@ pub enum RecoveryAction {
     /// Start the instance again after `delay` (or the crash-loop backoff, if longer).
     Restart { delay: Duration },
     /// Run `command` (not waited for), then restart after `delay`.
-    Run { command: Vec<String>, delay: Duration },
+    Run {
+        command: Vec<String>,
+        delay: Duration,
+    },
     /// Leave the instance `failed`.
     None,
 }

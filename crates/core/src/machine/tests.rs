@@ -42,17 +42,24 @@ impl World {
     }
 
     fn feed(&mut self, input: Input) -> Vec<Effect> {
-        let (state, since, gen_before) = (self.inst.state, self.inst.since, self.inst.last_exit.clone());
+        let (state, since, gen_before) = (
+            self.inst.state,
+            self.inst.since,
+            self.inst.last_exit.clone(),
+        );
         let fx = step(&mut self.inst, &self.spec, input, self.now);
         if self.inst.last_exit != gen_before {
-            self.exits.push((self.inst.last_exit.clone().unwrap(), state, since));
+            self.exits
+                .push((self.inst.last_exit.clone().unwrap(), state, since));
         }
         let mut all = fx.clone();
         for e in fx {
             match e {
                 Effect::Spawn => {
                     let answer = if self.fail_spawns {
-                        Input::SpawnFailed { error: "no such file".into() }
+                        Input::SpawnFailed {
+                            error: "no such file".into(),
+                        }
                     } else {
                         self.next_pid += 1;
                         Input::Spawned { pid: self.next_pid }
@@ -116,11 +123,17 @@ fn signal_steward_did_not_send_is_a_failure() {
 #[test]
 fn unhealthy_stop_is_a_failure_and_recovers() {
     let mut w = running(spec());
-    w.feed(Input::Unhealthy { reason: "watchdog expired".into(), signal: Signal::ABRT });
+    w.feed(Input::Unhealthy {
+        reason: "watchdog expired".into(),
+        signal: Signal::ABRT,
+    });
     assert_eq!(w.inst.state, State::StopPending);
     assert_eq!(w.signals, vec![Signal::ABRT]);
     w.exit(ExitHow::Signal(Signal::ABRT));
-    assert_eq!(w.last_kind(), ExitKind::Unhealthy("watchdog expired".into()));
+    assert_eq!(
+        w.last_kind(),
+        ExitKind::Unhealthy("watchdog expired".into())
+    );
     assert_eq!(w.inst.failures_at(&w.spec, w.now), 1);
     assert_eq!(w.inst.state, State::Running);
 }
@@ -130,7 +143,11 @@ fn clean_exit_is_not_a_failure_and_restarts_only_with_always() {
     let mut w = running(spec());
     w.exit(ExitHow::Code(0));
     assert_eq!(w.last_kind(), ExitKind::Success);
-    assert_eq!(w.inst.state, State::Stopped, "on-failure does not restart a clean exit");
+    assert_eq!(
+        w.inst.state,
+        State::Stopped,
+        "on-failure does not restart a clean exit"
+    );
 
     let mut s = spec();
     s.restart = RestartPolicy::Always;
@@ -197,7 +214,11 @@ fn spawn_failure_counts_and_follows_recovery() {
     w.feed(Input::Start);
     assert_eq!(w.inst.state, State::Backoff);
     assert!(matches!(w.last_kind(), ExitKind::SpawnFailed(_)));
-    assert_eq!(w.inst.deadline, Some(w.now + SPAWN_RETRY_FLOOR), "never a tight retry loop");
+    assert_eq!(
+        w.inst.deadline,
+        Some(w.now + SPAWN_RETRY_FLOOR),
+        "never a tight retry loop"
+    );
     w.advance(SPAWN_RETRY_FLOOR);
     w.advance(SPAWN_RETRY_FLOOR);
     assert_eq!(w.inst.state, State::Failed);
@@ -210,9 +231,16 @@ fn spawn_failure_counts_and_follows_recovery() {
 fn recovery_actions_apply_in_order_and_the_last_repeats() {
     let mut s = spec();
     s.recovery = vec![
-        RecoveryAction::Restart { delay: Duration::ZERO },
-        RecoveryAction::Restart { delay: 5 * 1000 * MS },
-        RecoveryAction::Run { command: vec!["page".into()], delay: 50 * MS },
+        RecoveryAction::Restart {
+            delay: Duration::ZERO,
+        },
+        RecoveryAction::Restart {
+            delay: 5 * 1000 * MS,
+        },
+        RecoveryAction::Run {
+            command: vec!["page".into()],
+            delay: 50 * MS,
+        },
     ];
     let mut w = running(s);
     w.exit(ExitHow::Code(1));
@@ -228,7 +256,15 @@ fn recovery_actions_apply_in_order_and_the_last_repeats() {
 
     for _ in 0..2 {
         let fx = w.exit(ExitHow::Code(1));
-        let runs = fx.iter().filter(|e| matches!(e, Effect::Run { purpose: RunPurpose::Recovery, .. }));
+        let runs = fx.iter().filter(|e| {
+            matches!(
+                e,
+                Effect::Run {
+                    purpose: RunPurpose::Recovery,
+                    ..
+                }
+            )
+        });
         assert_eq!(runs.count(), 1, "third and later: run the command");
         assert_eq!(w.inst.state, State::Backoff);
         w.advance(50 * MS);
@@ -262,13 +298,23 @@ fn backoff_grows_and_caps() {
     // A run of reset_after ends the streak.
     w.now = w.now + 10_000 * MS;
     w.exit(ExitHow::Code(1));
-    assert_eq!(w.inst.state, State::Running, "first quick restart is immediate again");
+    assert_eq!(
+        w.inst.state,
+        State::Running,
+        "first quick restart is immediate again"
+    );
 }
 
 #[test]
 fn jitter_stays_within_its_fraction() {
     let mut s = spec();
-    s.backoff = Backoff { initial: 100 * MS, max: 60_000 * MS, multiplier: 2.0, jitter: 0.5, reset_after: MS };
+    s.backoff = Backoff {
+        initial: 100 * MS,
+        max: 60_000 * MS,
+        multiplier: 2.0,
+        jitter: 0.5,
+        reset_after: MS,
+    };
     for seed in 0..200u64 {
         let d = backoff_delay(&s, 3, seed).as_secs_f64();
         assert!((0.2..0.3).contains(&d), "{d}");
@@ -279,7 +325,12 @@ fn jitter_stays_within_its_fraction() {
 fn max_failures_gives_up_with_each_action() {
     for (give_up, want) in [
         (GiveUp::Stay, None),
-        (GiveUp::Run { command: vec!["alert".into()] }, Some(RunPurpose::GiveUp)),
+        (
+            GiveUp::Run {
+                command: vec!["alert".into()],
+            },
+            Some(RunPurpose::GiveUp),
+        ),
         (GiveUp::Exit, None),
     ] {
         let mut s = spec();
@@ -291,13 +342,19 @@ fn max_failures_gives_up_with_each_action() {
         assert_eq!(w.inst.state, State::Running);
         let fx = w.exit(ExitHow::Code(1));
         assert_eq!(w.inst.state, State::Failed);
-        assert!(w.inst.reason.contains("gave up after 3 failures"), "{}", w.inst.reason);
+        assert!(
+            w.inst.reason.contains("gave up after 3 failures"),
+            "{}",
+            w.inst.reason
+        );
         let run = fx.iter().find_map(|e| match e {
             Effect::Run { purpose, .. } => Some(*purpose),
             _ => None,
         });
         assert_eq!(run, want);
-        let exits = fx.contains(&Effect::ExitSupervisor { code: crate::config::EXIT_GAVE_UP });
+        let exits = fx.contains(&Effect::ExitSupervisor {
+            code: crate::config::EXIT_GAVE_UP,
+        });
         assert_eq!(exits, give_up == GiveUp::Exit);
     }
 }
@@ -327,7 +384,11 @@ fn failures_reset_after_a_clean_running_period() {
     w.now = w.now + MS;
     assert_eq!(w.inst.failures_at(&w.spec, w.now), 0);
     w.exit(ExitHow::Code(1));
-    assert_eq!(w.inst.state, State::Running, "the count was reset, so this is failure 1 again");
+    assert_eq!(
+        w.inst.state,
+        State::Running,
+        "the count was reset, so this is failure 1 again"
+    );
     assert_eq!(w.inst.failures_at(&w.spec, w.now), 1);
 }
 
@@ -397,7 +458,10 @@ fn stop_during_backoff_cancels_the_restart() {
 #[test]
 fn exits_of_other_pids_are_ignored() {
     let mut w = running(spec());
-    let fx = w.feed(Input::Exited { pid: 1, how: ExitHow::Code(1) });
+    let fx = w.feed(Input::Exited {
+        pid: 1,
+        how: ExitHow::Code(1),
+    });
     assert!(fx.is_empty());
     assert_eq!(w.inst.state, State::Running);
 }
@@ -405,7 +469,10 @@ fn exits_of_other_pids_are_ignored() {
 #[test]
 fn operator_stop_overrides_a_health_stop() {
     let mut w = running(spec());
-    w.feed(Input::Unhealthy { reason: "liveness".into(), signal: Signal::TERM });
+    w.feed(Input::Unhealthy {
+        reason: "liveness".into(),
+        signal: Signal::TERM,
+    });
     w.feed(Input::Stop);
     w.exit(ExitHow::Signal(Signal::TERM));
     assert_eq!(w.inst.state, State::Stopped);
@@ -456,7 +523,9 @@ fn any_spec() -> impl Strategy<Value = ServiceSpec> {
             s.failure_flag = flag;
             s.max_failures = max;
             s.recovery = vec![
-                RecoveryAction::Restart { delay: Duration::ZERO },
+                RecoveryAction::Restart {
+                    delay: Duration::ZERO,
+                },
                 RecoveryAction::Restart { delay: delay * MS },
             ];
             s.reset_failures_after = reset * MS;
@@ -478,7 +547,10 @@ fn apply(w: &mut World, op: Op, failures_model: &mut u32) {
         Op::Exit(code) if w.inst.pid.is_some() => w.exit(ExitHow::Code(code)),
         Op::Killed if w.inst.pid.is_some() => w.exit(ExitHow::Signal(Signal::KILL)),
         Op::Announce => w.feed(Input::StoppingAnnounced),
-        Op::Unhealthy => w.feed(Input::Unhealthy { reason: "probe".into(), signal: Signal::TERM }),
+        Op::Unhealthy => w.feed(Input::Unhealthy {
+            reason: "probe".into(),
+            signal: Signal::TERM,
+        }),
         Op::Advance(ms) => w.advance(ms * MS),
         Op::FailSpawns(b) => {
             w.fail_spawns = b;
@@ -489,7 +561,10 @@ fn apply(w: &mut World, op: Op, failures_model: &mut u32) {
 
     // An operator's start of a failed instance always starts it.
     if before.state == State::Failed && matches!(op, Op::Start | Op::Restart) {
-        assert!(fx.contains(&Effect::Spawn), "start of failed must spawn: {fx:?}");
+        assert!(
+            fx.contains(&Effect::Spawn),
+            "start of failed must spawn: {fx:?}"
+        );
     }
     // At most one live process: a spawn only ever happens with none alive.
     let spawns = fx.iter().filter(|e| **e == Effect::Spawn).count();
@@ -508,7 +583,10 @@ fn apply(w: &mut World, op: Op, failures_model: &mut u32) {
     // until SIGKILL has been sent.
     if w.inst.state == State::StopPending && !w.signals.ends_with(&[Signal::KILL]) {
         let d = w.inst.deadline.expect("stop-pending without a deadline");
-        assert!(d <= w.inst.since + w.spec.stop_timeout, "stop deadline too late");
+        assert!(
+            d <= w.inst.since + w.spec.stop_timeout,
+            "stop deadline too late"
+        );
     }
     // Failure counts reset after reset_failures_after of clean running.
     if w.inst.state == State::Running && w.now - w.inst.since >= w.spec.reset_failures_after {
@@ -517,7 +595,10 @@ fn apply(w: &mut World, op: Op, failures_model: &mut u32) {
     // The count the machine keeps matches an independent tally: an operator's start resets
     // it, a long enough clean run resets it, each failure adds one.
     if matches!(op, Op::Start | Op::Restart)
-        && matches!(before.state, State::Stopped | State::Failed | State::Backoff)
+        && matches!(
+            before.state,
+            State::Stopped | State::Failed | State::Backoff
+        )
     {
         *failures_model = 0;
     }
@@ -531,8 +612,14 @@ fn apply(w: &mut World, op: Op, failures_model: &mut u32) {
     }
     // failed only after max_failures failures within the window.
     if w.inst.state == State::Failed && before.state != State::Failed {
-        let max = w.spec.max_failures.expect("recovery never gives up without max_failures");
-        assert!(*failures_model >= max, "failed after {failures_model} < {max} failures");
+        let max = w
+            .spec
+            .max_failures
+            .expect("recovery never gives up without max_failures");
+        assert!(
+            *failures_model >= max,
+            "failed after {failures_model} < {max} failures"
+        );
         assert_eq!(w.inst.failures_at(&w.spec, w.now), *failures_model);
     }
 }

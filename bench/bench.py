@@ -1,0 +1,1199 @@
+#!/usr/bin/env python3
+"""Benchmark driver: steward vs supervisord vs PM2 on the same workloads, same run.
+
+Normally started by bench/run.sh, which installs the peers, builds the probes and
+steward, creates the scratch directory and cleans up after us. Standard library only.
+
+    bench.py --scratch DIR [--quick] [--only steward,supervisord,pm2] [--out FILE]
+    bench.py --reap --scratch DIR      # kill everything a run in DIR left behind
+
+Every process we start (daemons, probes, PM2's God daemon) either runs an executable
+copied into the scratch directory or inherits BENCH_SCRATCH=<scratch dir> in its
+environment; reap() finds them by that and SIGKILLs them.
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+WORK = os.path.join(HERE, ".work")
+TOOLS = ["steward", "supervisord", "pm2"]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+T_START = time.monotonic()
+
+
+def log(msg):
+    print(f"[bench {time.monotonic() - T_START:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+# ----------------------------------------------------------------------------------------
+# Parameters
+
+
+class Params:
+    def __init__(self, quick):
+        self.quick = quick
+        self.crash_target = 50 if quick else 200  # restarts wanted
+        self.crash_limit_s = 15 if quick else 60  # per tool
+        self.kill_n = 10 if quick else 50
+        self.kill_wait_s = 10  # per kill, for the successor's start line
+        self.kill_limit_s = 30 if quick else 120  # whole SIGKILL workload, per tool
+        self.services = 100 if quick else 1000
+        self.large = 500 if quick else 10000
+        self.start_limit_s = 60 if quick else 180  # N services all started
+        self.large_limit_peer_s = 60 if quick else 180  # peers at the large tier
+        self.large_limit_steward_s = 60 if quick else 180
+        self.idle_s = 10 if quick else 30
+        self.status_runs = 10 if quick else 20
+        self.status_runs_large = 5
+        self.settle_s = 2.0
+        self.floor_reps = 3
+
+
+# ----------------------------------------------------------------------------------------
+# Small helpers
+
+
+def pct(xs, p):
+    """Percentile with linear interpolation between closest ranks (p in 0..100)."""
+    if not xs:
+        return None
+    s = sorted(xs)
+    k = (len(s) - 1) * p / 100.0
+    f = math.floor(k)
+    c = min(f + 1, len(s) - 1)
+    return s[f] + (s[c] - s[f]) * (k - f)
+
+
+def run(argv, timeout, env=None, cwd=None, check=False):
+    """Run to completion with a bound; output captured (never a TTY, stdin /dev/null)."""
+    p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=timeout, env=env, cwd=cwd, text=True)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{argv[0]} exited {p.returncode}: {p.stderr.strip()[-500:]}")
+    return p
+
+
+def tail(path, n=15):
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, 2)
+            size = f.tell()
+            f.seek(max(0, size - 4000))
+            return "\n".join(f.read().decode(errors="replace").splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+def pid_alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            st = f.read()
+        return st[st.rindex(")") + 2] != "Z"
+    except (OSError, ValueError):
+        return False
+
+
+def exe_of(pid):
+    try:
+        return os.readlink(f"/proc/{pid}/exe")
+    except OSError:
+        return None
+
+
+def proc_status(pid):
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                out[k] = v.strip()
+    except OSError:
+        pass
+    return out
+
+
+def rss_kib(pid):
+    st = proc_status(pid)
+
+    def kb(key):
+        v = st.get(key)
+        return int(v.split()[0]) if v else None
+
+    return {"rss_kib": kb("VmRSS"), "hwm_kib": kb("VmHWM"), "threads": int(st.get("Threads", "0") or 0)}
+
+
+def fd_count(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        st = f.read()
+    rest = st[st.rindex(")") + 2:].split()
+    return int(rest[11]) + int(rest[12])  # utime + stime, in clock ticks
+
+
+def cpu_ns_schedstat(pid):
+    """Sum of on-CPU ns over the process's current threads (/proc/PID/task/*/schedstat)."""
+    total = 0
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                    total += int(f.read().split()[0])
+            except (OSError, ValueError, IndexError):
+                pass
+    except OSError:
+        return None
+    return total
+
+
+def wait_until(pred, limit_s, interval=0.005):
+    deadline = time.monotonic() + limit_s
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+
+
+class LogReader:
+    """Incrementally parses a probe log: lines "start|exit <ns> <pid>"."""
+
+    def __init__(self, path):
+        self.path = path
+        self.pos = 0
+        self.rest = b""
+        self.starts = []  # (ns, pid)
+        self.exits = []
+        self.events = []  # (ns, kind, pid) in file order
+
+    def poll(self):
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.pos)
+                data = f.read()
+        except FileNotFoundError:
+            return self
+        if not data:
+            return self
+        self.pos += len(data)
+        lines = (self.rest + data).split(b"\n")
+        self.rest = lines.pop()
+        for ln in lines:
+            parts = ln.split()
+            if len(parts) != 3:
+                continue
+            kind, ns, pid = parts[0], int(parts[1]), int(parts[2])
+            if kind == b"start":
+                self.starts.append((ns, pid))
+                self.events.append((ns, "start", pid))
+            elif kind == b"exit":
+                self.exits.append((ns, pid))
+                self.events.append((ns, "exit", pid))
+        return self
+
+
+# ----------------------------------------------------------------------------------------
+# Finding and killing what we started
+
+
+def our_pids(scratch, exclude=()):
+    """Pids whose executable lives in the scratch dir or whose environment carries our
+    BENCH_SCRATCH token. Returns (daemons, probes)."""
+    token = f"BENCH_SCRATCH={scratch}".encode()
+    prefix = scratch.rstrip("/") + "/"
+    daemons, probes = [], []
+    me = os.getpid()
+    skip = set(exclude) | {me}
+    # Our ancestors carry the token too when bench.py started them; never kill those.
+    p = me
+    for _ in range(64):
+        st = proc_status(p)
+        pp = int(st.get("PPid", "0") or 0)
+        if pp <= 1:
+            break
+        skip.add(pp)
+        p = pp
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        if pid in skip:
+            continue
+        exe = exe_of(pid)
+        if exe and exe.startswith(prefix):
+            probes.append(pid)
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                env = f.read()
+        except OSError:
+            continue
+        if token in env.split(b"\0"):
+            daemons.append(pid)
+    return daemons, probes
+
+
+def probe_pids(probe_path):
+    out = []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and exe_of(int(name)) == probe_path:
+            out.append(int(name))
+    return out
+
+
+def kill_pids(pids, sig=signal.SIGKILL):
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def reap(scratch, quiet=False):
+    """Stop every PM2 daemon homed in scratch, then SIGKILL whatever else is ours.
+    Returns the number of processes that had to be killed."""
+    pm2 = os.path.join(WORK, "npm", "node_modules", ".bin", "pm2")
+    if os.path.isdir(scratch):
+        for d in sorted(os.listdir(scratch)):
+            home = os.path.join(scratch, d)
+            pidf = os.path.join(home, "pm2.pid")
+            if d.startswith("pm2-") and os.path.exists(pidf) and os.path.exists(pm2):
+                try:
+                    god = int(open(pidf).read().strip() or 0)
+                except (OSError, ValueError):
+                    god = 0
+                if god and pid_alive(god):
+                    env = dict(os.environ, PM2_HOME=home)
+                    env.pop("BENCH_SCRATCH", None)
+                    try:
+                        run([pm2, "kill"], timeout=60, env=env)
+                    except subprocess.TimeoutExpired:
+                        pass
+    killed = 0
+    for _ in range(50):
+        daemons, probes = our_pids(scratch)
+        if not daemons and not probes:
+            break
+        killed += len(daemons) + len(probes)
+        if not quiet:
+            log(f"reap: SIGKILL {len(daemons)} daemon(s)/helper(s), {len(probes)} probe(s)")
+        kill_pids(daemons)  # daemons first so nothing respawns the probes
+        kill_pids(probes)
+        time.sleep(0.2)
+    return killed
+
+
+# ----------------------------------------------------------------------------------------
+# The supervisors under test
+
+
+class Supervisor:
+    """One daemon instance running a given set of services."""
+
+    name = "?"
+
+    def __init__(self, ctx, tag, services):
+        self.ctx = ctx
+        self.dir = os.path.join(ctx.scratch, f"{self.name}-{tag}")
+        os.makedirs(self.dir, exist_ok=True)
+        self.services = services  # list of (name, argv)
+        self.proc = None
+        self.launch_ns = None
+
+    # Subclasses: write_config(), launch(), daemon_pid(), status_argv(), status_env(),
+    # count_running(), stop().
+
+    def env(self):
+        return dict(self.ctx.base_env)
+
+    def daemon_pid(self):
+        return self.proc.pid if self.proc else None
+
+    def alive(self):
+        pid = self.daemon_pid()
+        return bool(pid) and pid_alive(pid)
+
+    def check_alive(self):
+        if self.proc is not None and self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: "
+                               f"{tail(self.outfile)}")
+
+    def status_env(self):
+        return self.env()
+
+    def _popen(self, argv):
+        self.outfile = os.path.join(self.dir, "daemon.out")
+        out = open(self.outfile, "ab")
+        self.launch_ns = time.time_ns()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                     env=self.env(), cwd=self.dir, start_new_session=True)
+        out.close()
+        self.ctx.popens.append(self.proc)
+
+    def _stop_by_signal(self, limit_s):
+        """SIGTERM the foreground daemon and wait for it (and its probes) to be gone."""
+        if self.proc is None:
+            return None
+        t0 = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=limit_s)
+            except subprocess.TimeoutExpired:
+                log(f"{self.name}: did not exit within {limit_s}s of SIGTERM; SIGKILL")
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+                return None
+        return time.monotonic() - t0
+
+
+class Steward(Supervisor):
+    name = "steward"
+
+    def __init__(self, ctx, tag, services, restart="always"):
+        super().__init__(ctx, tag, services)
+        self.restart = restart
+        self.conf = os.path.join(self.dir, "steward.toml")
+        self.sock = os.path.join(self.dir, "steward.sock")
+
+    def write_config(self):
+        q = json.dumps  # TOML basic strings are JSON-compatible for our ASCII paths
+        lines = ["[supervisor]", f"state_dir = {q(os.path.join(self.dir, 'state'))}", "",
+                 "[control]", f"socket = {q(self.sock)}", ""]
+        for name, argv in self.services:
+            lines += [f"[service.{name}]",
+                      "command = [" + ", ".join(q(a) for a in argv) + "]",
+                      "instances = 1",
+                      f"restart = {q(self.restart)}",
+                      'backoff = { max = "0s" }',
+                      'stop_timeout = "5s"', ""]
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines))
+
+    def launch(self):
+        self._popen([self.ctx.steward_bin, "up", "-c", self.conf])
+
+    def status_argv(self):
+        return [self.ctx.steward_bin, "status", "--json", "--socket", self.sock]
+
+    def count_running(self):
+        p = run(self.status_argv(), timeout=60, env=self.env())
+        if p.returncode != 0:
+            return None
+        doc = json.loads(p.stdout)
+        return sum(1 for s in doc for i in s.get("instances", []) if i.get("state") == "running")
+
+    def stop(self):
+        return self._stop_by_signal(60 + len(self.services) / 100)
+
+
+class Supervisord(Supervisor):
+    name = "supervisord"
+
+    def __init__(self, ctx, tag, services):
+        super().__init__(ctx, tag, services)
+        self.conf = os.path.join(self.dir, "supervisord.conf")
+        self.sock = os.path.join(self.dir, "supervisor.sock")
+        self.bin = os.path.join(WORK, "venv", "bin")
+
+    def write_config(self):
+        n = len(self.services)
+        hard = ctx_nofile_hard()
+        minfds = min(hard, max(1024, 3 * n + 200))
+        out = [
+            "[unix_http_server]", f"file={self.sock}", "",
+            "[supervisord]", "nodaemon=true", f"logfile={os.path.join(self.dir, 'supervisord.log')}",
+            f"pidfile={os.path.join(self.dir, 'supervisord.pid')}",
+            f"childlogdir={self.dir}", "loglevel=warn", f"minfds={minfds}",
+            f"minprocs={max(200, n + 200)}", "",
+            "[rpcinterface:supervisor]",
+            "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
+            "[supervisorctl]", f"serverurl=unix://{self.sock}", "",
+        ]
+        for name, argv in self.services:
+            out += [f"[program:{name}]", "command=" + " ".join(shlex.quote(a) for a in argv),
+                    "autostart=true", "autorestart=true", "startsecs=0", "startretries=1000000",
+                    "stopwaitsecs=5", "stdout_logfile=NONE", "stderr_logfile=NONE", ""]
+        with open(self.conf, "w") as f:
+            f.write("\n".join(out))
+
+    def launch(self):
+        self._popen([os.path.join(self.bin, "supervisord"), "-n", "-c", self.conf])
+
+    def status_argv(self):
+        return [os.path.join(self.bin, "supervisorctl"), "-c", self.conf, "status"]
+
+    def count_running(self):
+        p = run(self.status_argv(), timeout=120, env=self.env())
+        if "RUNNING" not in p.stdout and p.returncode not in (0, 3):
+            return None
+        return sum(1 for ln in p.stdout.splitlines() if " RUNNING " in ln)
+
+    def stop(self):
+        return self._stop_by_signal(60 + len(self.services) / 20)
+
+
+class PM2(Supervisor):
+    name = "pm2"
+
+    def __init__(self, ctx, tag, services):
+        super().__init__(ctx, tag, services)
+        self.home = os.path.join(ctx.scratch, f"pm2-{tag}")
+        os.makedirs(self.home, exist_ok=True)
+        self.eco = os.path.join(self.dir, "ecosystem.json")
+        self.bin = os.path.join(WORK, "npm", "node_modules", ".bin", "pm2")
+        self.cli = None
+
+    def env(self):
+        return dict(self.ctx.base_env, PM2_HOME=self.home)
+
+    def write_config(self):
+        apps = []
+        for name, argv in self.services:
+            apps.append({
+                "name": name, "script": argv[0], "args": argv[1:], "interpreter": "none",
+                "exec_mode": "fork", "instances": 1, "autorestart": True, "restart_delay": 0,
+                "min_uptime": 0, "max_restarts": 1000000, "kill_timeout": 5000,
+                "out_file": "/dev/null", "error_file": "/dev/null", "merge_logs": True,
+                "vizion": False, "pmx": False, "automation": False, "watch": False,
+                "autostart": True, "cwd": self.dir,
+            })
+        with open(self.eco, "w") as f:
+            json.dump({"apps": apps}, f)
+
+    def launch(self):
+        self.outfile = os.path.join(self.dir, "cli.out")
+        out = open(self.outfile, "ab")
+        self.launch_ns = time.time_ns()
+        # `pm2 start` spawns the God daemon (detached, output to PM2_HOME) and returns.
+        self.cli = subprocess.Popen([self.bin, "start", self.eco], stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=out, env=self.env(), cwd=self.dir,
+                                    start_new_session=True)
+        out.close()
+        self.ctx.popens.append(self.cli)
+
+    def check_alive(self):
+        if self.cli is not None and self.cli.poll() not in (None, 0):
+            raise RuntimeError(f"pm2 start exited with {self.cli.returncode}: {tail(self.outfile)}")
+
+    def wait_cli(self, limit_s):
+        if self.cli is None:
+            return
+        try:
+            self.cli.wait(timeout=limit_s)
+        except subprocess.TimeoutExpired:
+            log("pm2: `pm2 start` still running; killing the CLI")
+            self.cli.kill()
+            self.cli.wait(timeout=10)
+
+    def daemon_pid(self):
+        try:
+            with open(os.path.join(self.home, "pm2.pid")) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def status_argv(self):
+        return [self.bin, "jlist"]
+
+    def count_running(self):
+        p = run(self.status_argv(), timeout=120, env=self.env())
+        if p.returncode != 0:
+            return None
+        text = p.stdout
+        start = text.find("[")
+        doc = json.loads(text[start:]) if start >= 0 else []
+        return sum(1 for a in doc if a.get("pm2_env", {}).get("status") == "online")
+
+    def stop(self):
+        god = self.daemon_pid()
+        if self.cli is not None and self.cli.poll() is None:
+            self.wait_cli(30)
+        t0 = time.monotonic()
+        try:
+            run([self.bin, "kill"], timeout=120 + len(self.services) / 20, env=self.env())
+        except subprocess.TimeoutExpired:
+            log("pm2: `pm2 kill` timed out")
+        took = time.monotonic() - t0
+        if god and not wait_until(lambda: not pid_alive(god), 10, 0.05):
+            kill_pids([god])
+            return None
+        return took
+
+
+def ctx_nofile_hard():
+    import resource
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+
+SUPERVISORS = {"steward": Steward, "supervisord": Supervisord, "pm2": PM2}
+
+
+# ----------------------------------------------------------------------------------------
+# Context
+
+
+class Ctx:
+    def __init__(self, args):
+        self.args = args
+        self.scratch = os.path.abspath(args.scratch)
+        self.params = Params(args.quick)
+        self.popens = []
+        self.base_env = dict(os.environ, BENCH_SCRATCH=self.scratch, NO_COLOR="1",
+                             CI=os.environ.get("CI", "true"))
+        self.steward_bin = os.environ.get("STEWARD_BIN") or os.path.join(ROOT, "target", "release", "steward")
+        # Per-run copies, so a process's /proc/PID/exe tells us it is ours.
+        bindir = os.path.join(self.scratch, "bin")
+        os.makedirs(bindir, exist_ok=True)
+        self.probe = os.path.join(bindir, "probe")
+        self.spawnfloor = os.path.join(bindir, "spawnfloor")
+        for name in ("probe", "spawnfloor"):
+            shutil.copy2(os.path.join(WORK, "bin", name), os.path.join(bindir, name))
+        self.logs = os.path.join(self.scratch, "logs")
+        os.makedirs(self.logs, exist_ok=True)
+
+    def fresh_log(self, tag):
+        path = os.path.join(self.logs, f"{tag}.log")
+        if os.path.exists(path):
+            os.unlink(path)
+        return path
+
+    def ensure_no_probes(self, where):
+        """After a daemon stopped: every probe must be gone. Returns leftovers (killed)."""
+        left = wait_until(lambda: not probe_pids(self.probe), 5, 0.05)
+        if left:
+            return 0
+        pids = probe_pids(self.probe)
+        log(f"{where}: {len(pids)} probe(s) survived the supervisor's stop; SIGKILL")
+        kill_pids(pids)
+        wait_until(lambda: not probe_pids(self.probe), 10, 0.05)
+        return len(pids)
+
+
+def tool_available(ctx, tool):
+    if tool == "steward":
+        if not os.access(ctx.steward_bin, os.X_OK):
+            return f"binary not built ({os.path.relpath(ctx.steward_bin, ROOT)} missing)"
+    elif tool == "supervisord":
+        if not os.access(os.path.join(WORK, "venv", "bin", "supervisord"), os.X_OK):
+            return "supervisord not installed (bench/.work/venv)"
+    elif tool == "pm2":
+        if not os.access(os.path.join(WORK, "npm", "node_modules", ".bin", "pm2"), os.X_OK):
+            return "pm2 not installed (bench/.work/npm)"
+    return None
+
+
+def make(ctx, tool, tag, services, **kw):
+    sup = SUPERVISORS[tool](ctx, tag, services, **kw)
+    sup.write_config()
+    return sup
+
+
+def finish(ctx, sup, res):
+    """Stop a supervisor, record how long that took and whether probes survived."""
+    try:
+        took = sup.stop()
+    except Exception as e:  # noqa: BLE001 - keep going; reap() will clean up
+        log(f"{sup.name}: stop failed: {e}")
+        took = None
+    res["stop_s"] = took
+    res["probes_left_after_stop"] = ctx.ensure_no_probes(sup.name)
+    left_daemons, _ = our_pids(ctx.scratch)
+    # Anything else still ours (a daemon that ignored stop) is killed here.
+    if left_daemons:
+        log(f"{sup.name}: {len(left_daemons)} helper process(es) left; SIGKILL")
+        kill_pids(left_daemons)
+
+
+# ----------------------------------------------------------------------------------------
+# Workloads
+
+
+def w_crash(ctx, tool):
+    p = ctx.params
+    logf = ctx.fresh_log(f"crash-{tool}")
+    sup = make(ctx, tool, "crash", [("probe", [ctx.probe, "crash", logf])])
+    res = {}
+    try:
+        sup.launch()
+        r = LogReader(logf)
+        deadline = time.monotonic() + p.crash_limit_s
+        while time.monotonic() < deadline:
+            r.poll()
+            if len(r.exits) >= p.crash_target + 1 and len(r.starts) >= p.crash_target + 1:
+                break
+            sup.check_alive()
+            time.sleep(0.05)
+        elapsed = p.crash_limit_s - max(0.0, deadline - time.monotonic())
+    finally:
+        finish(ctx, sup, res)
+    r.poll()
+    ev = sorted(r.events)
+    gaps = []
+    for a, b in zip(ev, ev[1:]):
+        if a[1] == "exit" and b[1] == "start" and a[2] != b[2]:
+            gaps.append(b[0] - a[0])
+    gaps = gaps[: p.crash_target]
+    res.update({"count": len(gaps), "wall_s": round(elapsed, 2),
+                "limited": len(gaps) < p.crash_target,
+                "p50_ns": pct(gaps, 50), "p95_ns": pct(gaps, 95),
+                "min_ns": min(gaps) if gaps else None, "max_ns": max(gaps) if gaps else None})
+    return res
+
+
+def w_kill(ctx, tool):
+    p = ctx.params
+    logf = ctx.fresh_log(f"kill-{tool}")
+    sup = make(ctx, tool, "kill", [("probe", [ctx.probe, "run", logf])])
+    res = {}
+    gaps, misses = [], 0
+    try:
+        sup.launch()
+        r = LogReader(logf)
+        if not wait_until(lambda: r.poll().starts, 30):
+            sup.check_alive()
+            raise RuntimeError("probe never started")
+        if tool == "pm2":
+            sup.wait_cli(60)
+        time.sleep(0.5)
+        deadline = time.monotonic() + p.kill_limit_s
+        for _ in range(p.kill_n):
+            if time.monotonic() > deadline:
+                break
+            _, pid = r.starts[-1]
+            if exe_of(pid) != ctx.probe:
+                raise RuntimeError(f"pid {pid} from the log is not our probe")
+            seen = len(r.starts)
+            t = time.time_ns()
+            os.kill(pid, signal.SIGKILL)
+            got = wait_until(lambda: len(r.poll().starts) > seen, p.kill_wait_s, 0.002)
+            if not got:
+                misses += 1
+                sup.check_alive()
+                log(f"{tool}: no successor within {p.kill_wait_s}s of SIGKILL")
+                break
+            gaps.append(r.starts[seen][0] - t)
+            time.sleep(0.05)
+    finally:
+        finish(ctx, sup, res)
+    res.update({"count": len(gaps), "misses": misses, "p50_ns": pct(gaps, 50),
+                "p95_ns": pct(gaps, 95), "max_ns": max(gaps) if gaps else None})
+    return res
+
+
+def status_latency(ctx, sup, runs):
+    argv = sup.status_argv()
+    env = sup.status_env()
+    # One untimed call: it must work, and it warms caches.
+    first = run(argv, timeout=120, env=env)
+    out = {"runs": runs, "first_rc": first.returncode, "output_bytes": len(first.stdout)}
+    hf = shutil.which("hyperfine")
+    if hf:
+        js = os.path.join(sup.dir, "hyperfine.json")
+        cmd = " ".join(shlex.quote(a) for a in argv)
+        p = run([hf, "-N", "--runs", str(runs), "--warmup", "2", "--ignore-failure",
+                 "--style", "none", "--export-json", js, cmd], timeout=60 + runs * 30, env=env)
+        if p.returncode == 0:
+            with open(js) as f:
+                times = json.load(f)["results"][0]["times"]
+            out.update(method="hyperfine", times_s=times)
+        else:
+            log(f"hyperfine failed ({p.stderr.strip()[-200:]}); timing in Python")
+            hf = None
+    if not hf:
+        times = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, env=env, timeout=120)
+            times.append(time.perf_counter() - t0)
+        out.update(method="python subprocess loop", times_s=times)
+    out["p50_s"] = pct(out["times_s"], 50)
+    out["p95_s"] = pct(out["times_s"], 95)
+    return out
+
+
+def w_many(ctx, tool, n, limit_s, full=True):
+    """n services in mode run: time to all started, then RSS, idle CPU, status latency."""
+    p = ctx.params
+    tag = f"run{n}"
+    logf = ctx.fresh_log(f"{tag}-{tool}")
+    width = len(str(n - 1))
+    services = [(f"s{i:0{width}d}", [ctx.probe, "run", logf]) for i in range(n)]
+    sup = make(ctx, tool, tag, services)
+    res = {"n": n}
+    try:
+        sup.launch()
+        launch_ns = sup.launch_ns
+        r = LogReader(logf)
+        deadline = time.monotonic() + limit_s
+        done_ns = None
+        while time.monotonic() < deadline:
+            if len(r.poll().starts) >= n:
+                done_ns = time.time_ns()
+                break
+            sup.check_alive()
+            time.sleep(0.005)
+        res["started"] = len(r.starts)
+        if done_ns is None:
+            res["timeout_s"] = limit_s
+            raise TimeoutError(f"only {len(r.starts)} of {n} started within {limit_s}s")
+        last = max(ns for ns, _ in r.starts)
+        res["all_running_s"] = (last - launch_ns) / 1e9
+        res["first_start_s"] = (min(ns for ns, _ in r.starts) - launch_ns) / 1e9
+        res["detected_s"] = (done_ns - launch_ns) / 1e9
+        if tool == "pm2":
+            sup.wait_cli(limit_s)
+        time.sleep(p.settle_s)
+        pid = sup.daemon_pid()
+        if not pid or not pid_alive(pid):
+            raise RuntimeError(f"{tool} daemon pid not found")
+        res["daemon_pid"] = pid
+        res["daemon_cmd"] = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace").strip()[:120]
+        res["fds"] = fd_count(pid)
+        res["mem_settled"] = rss_kib(pid)
+        try:
+            res["running_per_status"] = sup.count_running()
+        except Exception as e:  # noqa: BLE001
+            res["running_per_status_error"] = str(e)[:300]
+        if full:
+            time.sleep(1.0)
+            t0, c0, s0 = time.monotonic(), cpu_ticks(pid), cpu_ns_schedstat(pid)
+            time.sleep(p.idle_s)
+            t1, c1, s1 = time.monotonic(), cpu_ticks(pid), cpu_ns_schedstat(pid)
+            wall = t1 - t0
+            res["idle"] = {"wall_s": wall, "ticks": c1 - c0,
+                           "cpu_pct": (c1 - c0) / CLK_TCK / wall * 100,
+                           "sched_pct": ((s1 - s0) / 1e9 / wall * 100) if s0 is not None and s1 is not None else None}
+            r.poll()
+            res["restarts_during_idle"] = len(r.starts) - res["started"]
+        res["mem"] = rss_kib(pid)
+        res["status"] = status_latency(ctx, sup, p.status_runs if full else p.status_runs_large)
+        res["mem_after_status"] = rss_kib(pid)
+    finally:
+        finish(ctx, sup, res)
+    return res
+
+
+def spawn_floor(ctx, n, mode, reps):
+    vals, outs = [], []
+    for i in range(reps):
+        logf = ctx.fresh_log(f"floor-{n}-{mode}-{i}")
+        pr = run([ctx.spawnfloor, ctx.probe, logf, str(n), "fork" if mode == "fork" else "spawn", "120"],
+                 timeout=180, env=ctx.base_env)
+        ctx.ensure_no_probes("spawnfloor")
+        if pr.returncode != 0:
+            raise RuntimeError(f"spawnfloor failed: {pr.stderr.strip()[-300:]}")
+        d = json.loads(pr.stdout)
+        outs.append(d)
+        vals.append(d["elapsed_ns"] / 1e9)
+        os.unlink(logf)
+    return {"n": n, "mode": outs[0]["mode"], "reps": reps, "runs_s": vals, "p50_s": pct(vals, 50)}
+
+
+# ----------------------------------------------------------------------------------------
+# Report
+
+
+def fmt_ns(ns):
+    if ns is None:
+        return "—"
+    if ns < 1e6:
+        return f"{ns / 1e6:.3f} ms"
+    if ns < 1e9:
+        return f"{ns / 1e6:.1f} ms"
+    return f"{ns / 1e9:.2f} s"
+
+
+def fmt_s(s):
+    return "—" if s is None else fmt_ns(s * 1e9)
+
+
+def fmt_mib(kib):
+    return "—" if kib is None else f"{kib / 1024:.1f} MiB"
+
+
+def cell(res, fn):
+    """A table cell: fn(res) for a finished workload, otherwise why there is no number."""
+    if res is None:
+        return "not run"
+    if "skipped" in res:
+        return "not run" if res["skipped"].startswith("not selected") else f"skipped: {res['skipped']}"
+    if "error" in res and not res.get("partial"):
+        return f"error: {res['error'][:80]}"
+    try:
+        v = fn(res)
+    except (KeyError, TypeError):
+        v = None
+    if v is None and "error" in res:
+        return f"error: {res['error'][:80]}"
+    return "—" if v is None else v
+
+
+def verdict(ok):
+    return "—" if ok is None else ("met" if ok else "**missed**")
+
+
+def machine_info(ctx):
+    def sh(argv):
+        try:
+            p = run(argv, timeout=30, env=ctx.base_env)
+            return (p.stdout or p.stderr).strip().splitlines()[0] if (p.stdout or p.stderr).strip() else "?"
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
+
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = "?"
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    import resource
+    info = {
+        "nproc": sh(["nproc"]), "cpu": cpu, "memory": mem, "kernel": platform.release(),
+        "os": sh(["sh", "-c", ". /etc/os-release && echo \"$PRETTY_NAME\""]),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "pid_max": open("/proc/sys/kernel/pid_max").read().strip(),
+        "nofile": "{} soft / {} hard".format(*resource.getrlimit(resource.RLIMIT_NOFILE)),
+        "python": platform.python_version(), "node": sh(["node", "--version"]),
+        "gcc": sh(["gcc", "--version"]),
+        "hyperfine": sh(["hyperfine", "--version"]) if shutil.which("hyperfine") else "not installed (Python timing loop)",
+    }
+    versions = {}
+    if os.access(ctx.steward_bin, os.X_OK):
+        v = sh([ctx.steward_bin, "--version"])
+        try:
+            commit = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], timeout=10).stdout.strip()
+        except OSError:
+            commit = ""
+        versions["steward"] = v + (f" (git {commit})" if commit else " (uncommitted tree)")
+    else:
+        versions["steward"] = "not built"
+    sv = os.path.join(WORK, "venv", "bin", "supervisord")
+    versions["supervisord"] = ("supervisor " + sh([sv, "--version"])) if os.path.exists(sv) else "not installed"
+    pj = os.path.join(WORK, "npm", "node_modules", "pm2", "package.json")
+    versions["pm2"] = ("pm2 " + json.load(open(pj))["version"] + ", node " + info["node"]) if os.path.exists(pj) else "not installed"
+    info["probe"] = "static" if "statically" in sh(["file", "-b", ctx.probe]) or not _is_dynamic(ctx.probe) else "dynamic"
+    return info, versions
+
+
+def _is_dynamic(path):
+    with open(path, "rb") as f:
+        data = f.read(1 << 20)
+    return b"ld-linux" in data
+
+
+def report(ctx, R, info, versions):
+    p = ctx.params
+    tools = TOOLS
+    cols = ["steward", "supervisord", "PM2"]
+    g = lambda w, t: R.get(w, {}).get(t)  # noqa: E731
+    L = []
+    L.append("# Benchmarks: steward vs supervisord vs PM2\n")
+    L.append("Generated by `bench/run.sh`; do not edit by hand. How each number is measured: "
+             "[bench/README.md](../bench/README.md).\n")
+    if p.quick:
+        L.append("> **Quick (smoke) run**: small counts, not the real figures. "
+                 "Run `bench/run.sh` without `--quick` for those.\n")
+    L.append("## Machine and versions\n")
+    L.append("| | |\n|---|---|")
+    L.append(f"| Command | `{os.environ.get('BENCH_COMMAND') or ' '.join(sys.argv)}` |")
+    L.append(f"| Date | {info['date']} |")
+    L.append(f"| CPU | {info['cpu']}, `nproc` = {info['nproc']} |")
+    L.append(f"| Memory | {info['memory']} |")
+    L.append(f"| Kernel / OS | {info['kernel']} / {info['os']} |")
+    L.append(f"| Limits | pid_max {info['pid_max']}, RLIMIT_NOFILE {info['nofile']} |")
+    for t, c in zip(tools, cols):
+        L.append(f"| {c} | {versions[t]} |")
+    L.append(f"| Probe | `bench/probe.c`, gcc -O2 ({info['probe']}); {info['gcc']} |")
+    L.append(f"| Python / hyperfine | {info['python']} / {info['hyperfine']} |")
+    L.append("")
+    L.append("Targets apply to steward. \"met\"/\"missed\" compares steward's figure with the target; "
+             "\"—\" means it could not be judged in this run.\n")
+
+    def table(title, header_extra, rows, note=None):
+        L.append(f"## {title}\n")
+        if note:
+            L.append(note + "\n")
+        hdr = ["Metric"] + cols + header_extra + ["Target", "steward vs target"]
+        L.append("| " + " | ".join(hdr) + " |")
+        L.append("|" + "---|" * len(hdr))
+        for row in rows:
+            L.append("| " + " | ".join(str(x) for x in row) + " |")
+        L.append("")
+
+    # 1. crash loop
+    w = "crash"
+    st = g(w, "steward")
+    pm = g(w, "pm2")
+    ok = None
+    if st and st.get("p50_ns") is not None:
+        ok = st["p50_ns"] <= 1e6
+        if pm and pm.get("p50_ns"):
+            ok = ok and st["p50_ns"] * 3 <= pm["p50_ns"]
+        else:
+            ok = None if ok else False
+    rows = [["gap p50"] + [cell(g(w, t), lambda r: fmt_ns(r["p50_ns"])) for t in tools]
+            + ["≤ 1 ms and ≥ 3× better than PM2", verdict(ok)],
+            ["gap p95"] + [cell(g(w, t), lambda r: fmt_ns(r["p95_ns"])) for t in tools] + ["", ""],
+            ["restarts measured"] + [cell(g(w, t), lambda r: f"{r['count']}" + (f" (limit {p.crash_limit_s} s reached)" if r["limited"] else "")) for t in tools]
+            + [f"≥ {p.crash_target}", ""]]
+    if st and pm and st.get("p50_ns") and pm.get("p50_ns"):
+        rows.append(["PM2 p50 / steward p50", f"{pm['p50_ns'] / st['p50_ns']:.1f}×", "", "", "≥ 3×", ""])
+    table("1. Crash-loop restart gap", [], rows,
+          f"The probe exits with code 1 as soon as it starts; each supervisor restarts it with its fastest "
+          f"settings. Gap = `start` of run n+1 − `exit` of run n (CLOCK_REALTIME written by the probe). "
+          f"Up to {p.crash_target} restarts or {p.crash_limit_s} s per tool.")
+
+    # 2. SIGKILL -> successor
+    w = "kill"
+    st = g(w, "steward")
+    ok = None if not st or st.get("p50_ns") is None else st["p50_ns"] <= 1e6
+    rows = [["p50"] + [cell(g(w, t), lambda r: fmt_ns(r["p50_ns"])) for t in tools] + ["≤ 1 ms", verdict(ok)],
+            ["p95"] + [cell(g(w, t), lambda r: fmt_ns(r["p95_ns"])) for t in tools] + ["", ""],
+            ["kills"] + [cell(g(w, t), lambda r: f"{r['count']}" + (f" ({r['misses']} without successor)" if r["misses"] else "")) for t in tools] + [f"{p.kill_n}", ""]]
+    table("2. SIGKILL → successor running", [], rows,
+          "The bench SIGKILLs the running probe (pid from its `start` line) and waits for the next "
+          "`start`. Time = successor's `start` − CLOCK_REALTIME just before `kill(2)`.")
+
+    # 3. N running
+    fl = R.get("floor", {})
+    n, big = p.services, p.large
+
+    def floor_cell(key):
+        f = fl.get(key)
+        if not f:
+            return "not run"
+        if "error" in f:
+            return "error: " + f["error"][:60]
+        return fmt_s(f["p50_s"])
+
+    st = g("many", "steward")
+    ok = None if not st or st.get("all_running_s") is None else st["all_running_s"] <= 0.7
+    stb = g("large", "steward")
+    fb = fl.get(f"fork{big}")
+    okb = None
+    if stb and stb.get("all_running_s") is not None and fb and fb.get("p50_s"):
+        okb = stb["all_running_s"] < 2 * fb["p50_s"]
+    rows = [[f"{n:,} services running"] + [cell(g("many", t), lambda r: fmt_s(r["all_running_s"])) for t in tools]
+            + [floor_cell(f"fork{n}"), floor_cell(f"spawn{n}"), "≤ 0.7 s" if n == 1000 else "≤ 0.7 s (at 1,000)", verdict(ok)],
+            [f"{big:,} services running"] + [cell(g("large", t), lambda r: fmt_s(r["all_running_s"])) for t in tools]
+            + [floor_cell(f"fork{big}"), floor_cell(f"spawn{big}"), "< 2× raw floor (fork+exec)", verdict(okb)],
+            [f"first start after launch ({n:,})"] + [cell(g("many", t), lambda r: fmt_s(r["first_start_s"])) for t in tools] + ["", "", "", ""]]
+    if stb and fb and stb.get("all_running_s") and fb.get("p50_s"):
+        rows.append([f"steward {big:,} / raw floor", f"{stb['all_running_s'] / fb['p50_s']:.2f}×", "", "", "", "", "< 2×", ""])
+    table("3. Time until all services are running", ["raw floor fork+exec", "raw floor posix_spawn"], rows,
+          "From launching the supervisor (`steward up`, `supervisord -n`, `pm2 start ecosystem.json` — "
+          "which also starts PM2's daemon) to the last probe's `start` timestamp; the bench polls the shared "
+          f"log every 5 ms to know when all are in. Raw floor: `bench/spawnfloor.c` fork+execs (or posix_spawns) "
+          f"the same probe N times from one C process, median of {p.floor_reps} runs at {n:,} and 1 at {big:,}.")
+
+    # 4. RSS
+    def rss(r, key="mem"):
+        m = r.get(key) or {}
+        return fmt_mib(m.get("rss_kib"))
+
+    okr = None if not st or not st.get("mem") else st["mem"]["rss_kib"] < 10 * 1024
+    okrb = None if not stb or not stb.get("mem") else stb["mem"]["rss_kib"] < 64 * 1024
+    rows = [[f"VmRSS, {n:,} services"] + [cell(g("many", t), rss) for t in tools] + ["< 10 MiB", verdict(okr)],
+            [f"VmRSS, {big:,} services"] + [cell(g("large", t), rss) for t in tools] + ["< 64 MiB", verdict(okrb)],
+            [f"VmHWM (peak), {n:,}"] + [cell(g("many", t), lambda r: fmt_mib(r["mem_after_status"]["hwm_kib"])) for t in tools] + ["", ""],
+            [f"open fds, {n:,}"] + [cell(g("many", t), lambda r: str(r["fds"])) for t in tools] + ["", ""],
+            ["process measured"] + [cell(g("many", t), lambda r, t=t: {"steward": "`steward up`", "supervisord": "`supervisord` (python)", "pm2": "God Daemon (`$PM2_HOME/pm2.pid`)"}[t]) for t in tools] + ["", ""]]
+    table("4. Daemon memory", [], rows,
+          "VmRSS of the daemon process alone (not its children), from /proc/PID/status, after all services "
+          "are running and the idle window; VmHWM is the peak after the status calls. MiB = 1,048,576 bytes.")
+
+    # 5. idle CPU
+    oki = None if not st or not st.get("idle") else round(st["idle"]["cpu_pct"], 1) == 0.0
+    rows = [[f"CPU, {n:,} services idle"] + [cell(g("many", t), lambda r: f"{r['idle']['cpu_pct']:.2f} % ({r['idle']['ticks']} ticks)") for t in tools] + ["0.0 %", verdict(oki)],
+            ["same, from schedstat"] + [cell(g("many", t), lambda r: f"{r['idle']['sched_pct']:.3f} %" if r["idle"].get("sched_pct") is not None else None) for t in tools] + ["", ""],
+            ["probe restarts during the window"] + [cell(g("many", t), lambda r: str(r["restarts_during_idle"])) for t in tools] + ["0", ""]]
+    table("5. Idle CPU", [], rows,
+          f"utime+stime delta of the daemon (/proc/PID/stat, all threads) over {p.idle_s} s with every "
+          f"service running, as % of one core; one tick = {100 / CLK_TCK / p.idle_s:.3f} %. "
+          "The schedstat row sums /proc/PID/task/*/schedstat (ns resolution).")
+
+    # 6. status
+    oks = None if not st or not st.get("status") else st["status"]["p50_s"] < 0.010
+    rows = [[f"median, {n:,} services"] + [cell(g("many", t), lambda r: fmt_s(r["status"]["p50_s"])) for t in tools] + ["< 10 ms", verdict(oks)],
+            [f"p95, {n:,} services"] + [cell(g("many", t), lambda r: fmt_s(r["status"]["p95_s"])) for t in tools] + ["", ""],
+            [f"median, {big:,} services"] + [cell(g("large", t), lambda r: fmt_s(r["status"]["p50_s"])) for t in tools] + ["", ""],
+            ["output size"] + [cell(g("many", t), lambda r: f"{r['status']['output_bytes']:,} B") for t in tools] + ["", ""]]
+    meth = next((g("many", t)["status"]["method"] for t in tools if g("many", t) and g("many", t).get("status")), "—")
+    table("6. Status latency", [], rows,
+          f"Wall time of `steward status --json --socket S`, `supervisorctl -c C status`, `pm2 jlist`, "
+          f"{p.status_runs} runs each after 2 warm-ups ({meth}), with all services running.")
+
+    # Extras: stop time, leftovers, notes
+    rows = []
+    for w, label in (("many", f"stop {n:,} services"), ("large", f"stop {big:,} services")):
+        rows.append([label] + [cell(g(w, t), lambda r: fmt_s(r.get("stop_s"))) for t in tools] + ["", ""])
+    def leftovers(t):
+        rs = [R.get(w, {}).get(t) or {} for w in ("crash", "kill", "many", "large")]
+        rs = [r for r in rs if "probes_left_after_stop" in r]
+        return str(sum(r["probes_left_after_stop"] for r in rs)) if rs else "not run"
+
+    rows.append(["probes left after the supervisor stopped (all workloads)"] +
+                [leftovers(t) for t in tools] + ["0", ""])
+    rows.append([f"instances `running` per the status command ({n:,})"] +
+                [cell(g("many", t), lambda r: str(r.get("running_per_status"))) for t in tools] + [f"{n:,}", ""])
+    table("Also measured (information only)", [], rows,
+          "Stop: SIGTERM to `steward up` / `supervisord` until it exits, `pm2 kill` for PM2.")
+
+    notes = R.get("notes", [])
+    if notes:
+        L.append("## Notes from this run\n")
+        for x in notes:
+            L.append(f"- {x}")
+        L.append("")
+    return "\n".join(L)
+
+
+# ----------------------------------------------------------------------------------------
+# Main
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scratch", required=True)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--only", default="")
+    ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
+    ap.add_argument("--reap", action="store_true")
+    ap.add_argument("--skip-install", action="store_true")  # handled by run.sh
+    ap.add_argument("--skip-build", action="store_true")  # handled by run.sh
+    args = ap.parse_args()
+
+    if args.reap:
+        n = reap(os.path.abspath(args.scratch))
+        if n:
+            print(f"reap: killed {n} leftover process(es)", file=sys.stderr)
+        return 0
+
+    only = [t.strip().lower() for t in args.only.split(",") if t.strip()]
+    only = ["pm2" if t == "PM2".lower() else t for t in only]
+    for t in only:
+        if t not in TOOLS:
+            ap.error(f"--only: unknown tool {t!r} (steward, supervisord, pm2)")
+    wanted = [t for t in TOOLS if not only or t in only]
+
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, lambda s, f: sys.exit(128 + s))
+
+    ctx = Ctx(args)
+    p = ctx.params
+    R = {"notes": [], "params": vars(p)}
+    active = []
+    for t in TOOLS:
+        why = tool_available(ctx, t) if t in wanted else "not selected (--only)"
+        if why:
+            for w in ("crash", "kill", "many", "large"):
+                R.setdefault(w, {})[t] = {"skipped": why}
+            if t in wanted:
+                R["notes"].append(f"{t}: {why}.")
+            log(f"{t}: {why}")
+        else:
+            active.append(t)
+
+    def attempt(w, t, fn):
+        log(f"{w}: {t} ...")
+        try:
+            res = fn()
+        except Exception as e:  # noqa: BLE001 - one tool's failure must not stop the others
+            log(f"{w}: {t} FAILED: {e}")
+            res = {"error": str(e).replace("\n", " ")}
+            n = reap(ctx.scratch)
+            if n:
+                R["notes"].append(f"{w}/{t}: {n} process(es) had to be killed after the failure.")
+        R.setdefault(w, {})[t] = res
+        log(f"{w}: {t} -> {json.dumps({k: v for k, v in res.items() if k not in ('times_s',)}, default=str)[:400]}")
+        return res
+
+    try:
+        info, versions = machine_info(ctx)
+        log(f"machine: {info}")
+        log(f"versions: {versions}")
+
+        # Raw spawn floor first, while the machine is quiet.
+        R["floor"] = {}
+        for mode in ("fork", "spawn"):
+            for n, reps in ((p.services, p.floor_reps), (p.large, 1)):
+                log(f"floor: {mode} x {n}")
+                try:
+                    R["floor"][f"{mode}{n}"] = spawn_floor(ctx, n, mode, reps)
+                except Exception as e:  # noqa: BLE001
+                    R["floor"][f"{mode}{n}"] = {"error": str(e)}
+                log(f"floor: {mode} x {n} -> {R['floor'][f'{mode}{n}']}")
+
+        for t in active:
+            attempt("crash", t, lambda: w_crash(ctx, t))
+        for t in active:
+            attempt("kill", t, lambda: w_kill(ctx, t))
+        for t in active:
+            attempt("many", t, lambda: w_many(ctx, t, p.services, p.start_limit_s))
+        import resource
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        for t in active:
+            if t != "steward":
+                m = R.get("many", {}).get(t) or {}
+                fds = m.get("fds")
+                if not fds:
+                    R["large"][t] = {"skipped": f"not tried: the {p.services:,}-service run did not finish"}
+                    continue
+                need = int(fds / p.services * p.large)
+                if need > hard:
+                    R.setdefault("large", {})[t] = {"skipped": f"needs ~{need:,} fds ({fds:,} at {p.services:,}), RLIMIT_NOFILE is {hard:,}"}
+                    R["notes"].append(f"{t} at {p.large:,} services not tried: extrapolated from its "
+                                      f"{fds:,} open fds at {p.services:,} it would need ~{need:,}, over this "
+                                      f"machine's hard RLIMIT_NOFILE of {hard:,}.")
+                    continue
+            limit = p.large_limit_steward_s if t == "steward" else p.large_limit_peer_s
+            res = attempt("large", t, lambda: w_many(ctx, t, p.large, limit, full=False))
+            if t != "steward" and "error" in res:
+                R["notes"].append(f"{t} at {p.large:,} services: {res['error']} (limit {limit} s).")
+    finally:
+        left = reap(ctx.scratch)
+        if left:
+            R["notes"].append(f"Final clean-up had to kill {left} leftover process(es).")
+            log(f"final reap killed {left}")
+
+    with open(os.path.join(ctx.scratch, "results.json"), "w") as f:
+        json.dump(R, f, indent=1, default=str)
+    shutil.copy2(os.path.join(ctx.scratch, "results.json"), os.path.join(WORK, "last-results.json"))
+    md = report(ctx, R, info, versions)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as f:
+        f.write(md + "\n")
+    log(f"wrote {args.out} (raw: bench/.work/last-results.json)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+//! A small HTTP/1 client for the API on the Unix socket.
+
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixStream;
+
+/// One request; returns the status and the body. A socket that cannot be reached is an
+/// error with one line saying which and why.
+pub async fn call(socket: &Path, method: Method, path: &str) -> Result<(StatusCode, Bytes)> {
+    let stream = UnixStream::connect(socket).await.map_err(|e| {
+        let why = match e.kind() {
+            std::io::ErrorKind::NotFound => "no such socket; is `steward up` running?".to_string(),
+            std::io::ErrorKind::ConnectionRefused => {
+                "connection refused; is `steward up` running?".into()
+            }
+            std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+            _ => e.to_string(),
+        };
+        anyhow!("cannot reach steward at {}: {why}", socket.display())
+    })?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .context("HTTP handshake with steward failed")?;
+    tokio::spawn(conn);
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "steward")
+        .body(Empty::<Bytes>::new())?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .context("steward closed the connection")?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .context("reading steward's answer")?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// Calls and decodes a JSON answer; an error status becomes an error with the API's message.
+pub async fn call_json<T: serde::de::DeserializeOwned>(
+    socket: &Path,
+    method: Method,
+    path: &str,
+) -> Result<T> {
+    let (status, body) = call(socket, method, path).await?;
+    if !status.is_success() {
+        let message = serde_json::from_slice::<steward_proto::ErrorBody>(&body)
+            .map(|e| e.error)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
+        return Err(anyhow!("{message}"));
+    }
+    serde_json::from_slice(&body)
+        .with_context(|| format!("steward sent JSON this CLI cannot read ({status})"))
+}

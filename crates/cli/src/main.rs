@@ -1,0 +1,318 @@
+//! `steward`: the daemon (`steward up`) and its command-line client (everything else).
+
+mod client;
+mod table;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow};
+use clap::{Parser, Subcommand};
+use hyper::Method;
+use steward_core::config::{self, Config};
+use steward_proto::ServiceStatus;
+
+/// The built-in demo, run by `steward up --demo`.
+const DEMO: &str = include_str!("../demo.toml");
+
+#[derive(Parser)]
+#[command(
+    name = "steward",
+    version,
+    about = "A service control manager for Linux",
+    propagate_version = true
+)]
+struct Cli {
+    /// The config file [default: $STEWARD_CONFIG, else /etc/steward/steward.toml as root,
+    /// else $XDG_CONFIG_HOME/steward/steward.toml]
+    #[arg(short, long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// The daemon's API socket [default: $STEWARD_SOCKET, else the config's
+    /// [control] socket, else /run/steward/steward.sock as root or
+    /// $XDG_RUNTIME_DIR/steward/steward.sock]
+    #[arg(short, long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the supervisor in the foreground until SIGTERM or Ctrl-C.
+    Up {
+        /// Run the built-in demo configuration instead of a config file.
+        #[arg(long, conflicts_with = "config")]
+        demo: bool,
+    },
+    /// Check a config file and print every problem with its line and column.
+    Check,
+    /// Show services and their instances.
+    Status {
+        /// Only this service.
+        name: Option<String>,
+        /// Print the API's JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start services (all instances, or NAME:INSTANCE for one).
+    Start(ControlArgs),
+    /// Stop services; returns once their processes are gone.
+    Stop(ControlArgs),
+    /// Stop, then start services.
+    Restart(ControlArgs),
+    #[command(name = "__guard", hide = true)]
+    Guard,
+}
+
+#[derive(clap::Args)]
+struct ControlArgs {
+    /// NAME or NAME:INSTANCE, one or more.
+    #[arg(required = true, value_name = "NAME[:INSTANCE]")]
+    targets: Vec<String>,
+    /// Return once the request is accepted, without waiting for it to take effect.
+    #[arg(long)]
+    no_wait: bool,
+    /// Print the resulting status as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("steward: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match &cli.command {
+        Command::Guard => Ok(ExitCode::from(steward_daemon::guard::guard_main() as u8)),
+        Command::Check => check(&cli),
+        Command::Up { demo } => up(&cli, *demo),
+        Command::Status { name, json } => {
+            let socket = socket_path(&cli);
+            let path = match name {
+                Some(n) => format!("/v1/services/{}", encode(n)),
+                None => "/v1/services".into(),
+            };
+            let rt = client_runtime()?;
+            let services: Vec<ServiceStatus> = rt.block_on(async {
+                if name.is_some() {
+                    client::call_json::<ServiceStatus>(&socket, Method::GET, &path)
+                        .await
+                        .map(|s| vec![s])
+                } else {
+                    client::call_json(&socket, Method::GET, &path).await
+                }
+            })?;
+            print_services(&services, *json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Start(args) => control(&cli, "start", args),
+        Command::Stop(args) => control(&cli, "stop", args),
+        Command::Restart(args) => control(&cli, "restart", args),
+    }
+}
+
+fn print_services(services: &[ServiceStatus], json: bool) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(services)?);
+    } else {
+        print!("{}", table::render(services));
+    }
+    Ok(())
+}
+
+fn control(cli: &Cli, action: &str, args: &ControlArgs) -> Result<ExitCode> {
+    let socket = socket_path(cli);
+    let targets = args
+        .targets
+        .iter()
+        .map(|t| parse_target(t))
+        .collect::<Result<Vec<_>>>()?;
+    let rt = client_runtime()?;
+    let mut results = Vec::new();
+    for (name, instance) in targets {
+        let mut path = format!(
+            "/v1/services/{}/{action}?wait={}",
+            encode(&name),
+            !args.no_wait
+        );
+        if let Some(i) = instance {
+            path.push_str(&format!("&instance={i}"));
+        }
+        let status: ServiceStatus = rt.block_on(client::call_json(&socket, Method::POST, &path))?;
+        results.push(status);
+    }
+    print_services(&results, args.json)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `web` or `web:2`.
+fn parse_target(text: &str) -> Result<(String, Option<u32>)> {
+    match text.rsplit_once(':') {
+        None => Ok((text.to_string(), None)),
+        Some((name, idx)) => {
+            let i = idx
+                .parse()
+                .map_err(|_| anyhow!("{text:?}: the instance after ':' must be a number"))?;
+            Ok((name.to_string(), Some(i)))
+        }
+    }
+}
+
+/// Service names are `[A-Za-z0-9_.-]`; anything else is percent-encoded so the URL stays
+/// well formed and the daemon answers "no service named ...".
+fn encode(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn client_runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?)
+}
+
+/// The config file: `-c`, else `$STEWARD_CONFIG`, else the default location if it exists.
+fn config_path(cli: &Cli) -> Option<PathBuf> {
+    if let Some(p) = &cli.config {
+        return Some(p.clone());
+    }
+    if let Some(p) = std::env::var_os("STEWARD_CONFIG").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(p));
+    }
+    let default = if nix::unistd::Uid::current().is_root() {
+        PathBuf::from("/etc/steward/steward.toml")
+    } else {
+        let base = std::env::var_os("XDG_CONFIG_HOME")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+        base.join("steward/steward.toml")
+    };
+    default.exists().then_some(default)
+}
+
+/// `--socket`, else `$STEWARD_SOCKET`, else the config's `[control] socket`, else the
+/// default. The config is read leniently here: a broken config must not stop a client
+/// from talking to a daemon that still runs the previous one.
+fn socket_path(cli: &Cli) -> PathBuf {
+    if let Some(s) = &cli.socket {
+        return s.clone();
+    }
+    if let Some(s) = std::env::var_os("STEWARD_SOCKET").filter(|s| !s.is_empty()) {
+        return PathBuf::from(s);
+    }
+    config_path(cli)
+        .and_then(|p| socket_from_config(&p))
+        .unwrap_or_else(steward_daemon::paths::default_socket)
+}
+
+fn socket_from_config(path: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let table: toml::Table = text.parse().ok()?;
+    let socket = PathBuf::from(table.get("control")?.get("socket")?.as_str()?);
+    Some(match path.parent() {
+        Some(dir) if socket.is_relative() => dir.join(socket),
+        _ => socket,
+    })
+}
+
+fn load(path: &Path) -> Result<Config> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    config::parse(&path.display().to_string(), &text).map_err(|d| anyhow!("{d}"))
+}
+
+fn check(cli: &Cli) -> Result<ExitCode> {
+    let path = config_path(cli).context("no config file: pass -c FILE or set STEWARD_CONFIG")?;
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    match config::parse(&path.display().to_string(), &text) {
+        Ok(c) => {
+            let instances: u32 = c.services.values().map(|s| s.instances).sum();
+            println!(
+                "{}: ok ({} services, {instances} instances)",
+                path.display(),
+                c.services.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(diags) => {
+            eprintln!("{diags}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn up(cli: &Cli, demo: bool) -> Result<ExitCode> {
+    init_logging();
+    let config = if demo {
+        config::parse("<built-in demo>", DEMO)
+            .map_err(|d| anyhow!("the built-in demo is invalid: {d}"))?
+    } else {
+        let path = config_path(cli).context(
+            "no config file: pass -c FILE (or set STEWARD_CONFIG), or try `steward up --demo`",
+        )?;
+        load(&path)?
+    };
+    let socket = match (&cli.socket, &config.control.socket) {
+        (Some(s), _) => s.clone(),
+        (None, Some(s)) => s.clone(),
+        (None, None) => std::env::var_os("STEWARD_SOCKET")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(steward_daemon::paths::default_socket),
+    };
+    if demo {
+        eprintln!(
+            "steward: running the built-in demo; try `steward status` in another shell (socket {})",
+            socket.display()
+        );
+    }
+    // One thread: the loop must be the only waiter of children (see steward_daemon::run).
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let code = rt.block_on(steward_daemon::run(steward_daemon::Options {
+        config,
+        socket,
+    }))?;
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+fn init_logging() {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("STEWARD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        assert_eq!(parse_target("web").unwrap(), ("web".into(), None));
+        assert_eq!(parse_target("web:2").unwrap(), ("web".into(), Some(2)));
+        assert!(parse_target("web:x").is_err());
+        assert_eq!(encode("a b/c"), "a%20b%2Fc");
+    }
+}

@@ -1,0 +1,284 @@
+//! Starting, signalling and reaping processes.
+//!
+//! Every child steward starts leads its own session and process group (its pid is the group
+//! id), dies with steward's main thread (`PR_SET_PDEATHSIG`), and is waited for only by
+//! [`reap`], the one reaper: nothing else in the process calls `wait`.
+
+use std::collections::BTreeMap;
+use std::ffi::{CString, OsString};
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use nix::errno::Errno;
+use nix::sys::signal::{self, SigSet, SigmaskHow, Signal as NixSignal};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
+use nix::unistd::{Gid, Group, Pid, Uid, User};
+use steward_core::config::ServiceSpec;
+use steward_core::machine::ExitHow;
+use steward_core::signal::Signal;
+
+/// Everything needed to start one process, resolved before `fork`.
+pub struct Launch {
+    pub argv: Vec<String>,
+    pub env: Vec<(OsString, OsString)>,
+    pub working_dir: Option<PathBuf>,
+    pub identity: Option<Identity>,
+}
+
+/// The user a child runs as; resolved by name service lookups in the parent.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub user: String,
+    pub uid: Uid,
+    pub gid: Gid,
+    pub groups: Vec<Gid>,
+}
+
+impl Launch {
+    /// The launch of instance `index` of `spec`: steward's environment, then `env_file`,
+    /// then `env`, then `STEWARD_SERVICE` / `STEWARD_INSTANCE`.
+    pub fn for_instance(spec: &ServiceSpec, index: u32) -> Result<Launch, String> {
+        let mut env: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+        if let Some(path) = &spec.env_file {
+            for (k, v) in read_env_file(path)? {
+                env.insert(k.into(), v.into());
+            }
+        }
+        for (k, v) in &spec.env {
+            env.insert(k.into(), v.into());
+        }
+        env.insert("STEWARD_SERVICE".into(), spec.name.clone().into());
+        env.insert("STEWARD_INSTANCE".into(), index.to_string().into());
+        let identity = resolve_identity(spec)?;
+        if let Some(id) = &identity {
+            env.insert("USER".into(), id.user.clone().into());
+            env.insert("LOGNAME".into(), id.user.clone().into());
+            if let Ok(Some(u)) = User::from_uid(id.uid) {
+                env.insert("HOME".into(), u.dir.into());
+            }
+        }
+        Ok(Launch {
+            argv: spec.command.clone(),
+            env: env.into_iter().collect(),
+            working_dir: spec.working_dir.clone(),
+            identity,
+        })
+    }
+
+    /// A helper command (recovery or give-up action) run with steward's environment plus
+    /// the service's, as the service's user.
+    pub fn for_command(spec: &ServiceSpec, argv: &[String]) -> Result<Launch, String> {
+        let mut launch = Launch::for_instance(spec, 0)?;
+        launch.argv = argv.to_vec();
+        launch.env.retain(|(k, _)| k != "STEWARD_INSTANCE");
+        Ok(launch)
+    }
+}
+
+/// Reads `KEY=VALUE` lines; blank lines and `#` comments are skipped, `export ` and one
+/// level of matching quotes are accepted, as most env files are written.
+fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read env_file {}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else {
+            return Err(format!("{}:{}: expected KEY=VALUE", path.display(), n + 1));
+        };
+        let value = value.trim();
+        let unquoted = ['"', '\'']
+            .iter()
+            .find_map(|q| value.strip_prefix(*q).and_then(|v| v.strip_suffix(*q)))
+            .unwrap_or(value);
+        out.push((key.trim().to_string(), unquoted.to_string()));
+    }
+    Ok(out)
+}
+
+fn resolve_identity(spec: &ServiceSpec) -> Result<Option<Identity>, String> {
+    if spec.user.is_none() && spec.group.is_none() && spec.supplementary_groups.is_none() {
+        return Ok(None);
+    }
+    let current = Uid::current();
+    let user = match &spec.user {
+        Some(name) => User::from_name(name)
+            .map_err(|e| format!("cannot look up user {name}: {e}"))?
+            .ok_or_else(|| format!("user {name} does not exist"))?,
+        None => User::from_uid(current)
+            .map_err(|e| format!("cannot look up uid {current}: {e}"))?
+            .ok_or_else(|| format!("uid {current} has no passwd entry"))?,
+    };
+    let gid = match &spec.group {
+        Some(name) => lookup_group(name)?,
+        None => user.gid,
+    };
+    let groups = match &spec.supplementary_groups {
+        Some(names) => names
+            .iter()
+            .map(|n| lookup_group(n))
+            .collect::<Result<_, _>>()?,
+        None => {
+            let cname = CString::new(user.name.as_str()).map_err(|e| e.to_string())?;
+            nix::unistd::getgrouplist(&cname, gid)
+                .map_err(|e| format!("cannot list groups of {}: {e}", user.name))?
+        }
+    };
+    if !current.is_root() && (user.uid != current || gid != Gid::current()) {
+        return Err(format!(
+            "cannot run as user {} (uid {}, gid {gid}): steward runs as uid {current}, not root",
+            user.name, user.uid
+        ));
+    }
+    Ok(Some(Identity {
+        user: user.name,
+        uid: user.uid,
+        gid,
+        groups,
+    }))
+}
+
+fn lookup_group(name: &str) -> Result<Gid, String> {
+    Ok(Group::from_name(name)
+        .map_err(|e| format!("cannot look up group {name}: {e}"))?
+        .ok_or_else(|| format!("group {name} does not exist"))?
+        .gid)
+}
+
+/// Starts `launch` in a new session; returns its pid (also its process group id).
+pub fn spawn(launch: &Launch) -> io::Result<u32> {
+    let (program, args) = launch
+        .argv
+        .split_first()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .envs(launch.env.iter().map(|(k, v)| (k, v)));
+    cmd.stdin(Stdio::null());
+    if let Some(dir) = &launch.working_dir {
+        cmd.current_dir(dir);
+    }
+    let parent = nix::unistd::getpid();
+    let identity = launch.identity.clone();
+    let root = Uid::current().is_root();
+    // SAFETY: the closure runs between fork and exec and only makes raw system calls on
+    // values prepared above; it allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || child_setup(parent, identity.as_ref(), root));
+    }
+    let child = cmd.spawn()?;
+    // Dropping `Child` neither waits nor kills: the reaper owns the exit status.
+    Ok(child.id())
+}
+
+/// Runs in the child after fork: async-signal-safe calls only.
+fn child_setup(parent: Pid, identity: Option<&Identity>, root: bool) -> io::Result<()> {
+    signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
+    nix::unistd::setsid()?;
+    nix::sys::prctl::set_pdeathsig(NixSignal::SIGKILL)?;
+    // steward died between fork and prctl: nobody would kill us later.
+    if nix::unistd::getppid() != parent {
+        return Err(io::Error::other("steward exited during start"));
+    }
+    if let Some(id) = identity {
+        if root {
+            nix::unistd::setgroups(&id.groups)?;
+        }
+        nix::unistd::setgid(id.gid)?;
+        nix::unistd::setuid(id.uid)?;
+        // setuid clears the death signal for a changed identity; set it again.
+        nix::sys::prctl::set_pdeathsig(NixSignal::SIGKILL)?;
+    }
+    Ok(())
+}
+
+/// Sends `sig` to the process group `pgid`. A group that is already gone is not an error.
+pub fn signal_group(pgid: u32, sig: Signal) -> io::Result<()> {
+    let nix_sig = NixSignal::try_from(sig.number()).map_err(io::Error::from)?;
+    match signal::killpg(Pid::from_raw(pgid as i32), nix_sig) {
+        Ok(()) | Err(Errno::ESRCH) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One ended child, as the reaper saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Reaped {
+    pub pid: u32,
+    pub how: ExitHow,
+}
+
+/// Collects every exited child. For each one in `groups_of` (a leader of a group steward
+/// made), the rest of its group is killed *before* the leader is reaped, while the zombie
+/// still holds the group id so it cannot be reused: no process of a run outlives it.
+pub fn reap(mut leads_group: impl FnMut(u32) -> bool) -> Vec<Reaped> {
+    let mut out = Vec::new();
+    loop {
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        let pid = match waitid(Id::All, flags) {
+            Ok(WaitStatus::StillAlive) | Err(_) => break,
+            Ok(status) => match status.pid() {
+                Some(pid) => pid,
+                None => break,
+            },
+        };
+        if leads_group(pid.as_raw() as u32) {
+            let _ = signal::killpg(pid, NixSignal::SIGKILL);
+        }
+        let how = match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => ExitHow::Code(code),
+            Ok(WaitStatus::Signaled(_, sig, _)) => {
+                ExitHow::Signal(Signal::from_number(sig as i32).unwrap_or(Signal::KILL))
+            }
+            // Stopped/continued are not reported (no WUNTRACED), so this is unreachable
+            // in practice; treat anything else as "still there" and look again later.
+            _ => continue,
+        };
+        out.push(Reaped {
+            pid: pid.as_raw() as u32,
+            how,
+        });
+    }
+    out
+}
+
+/// Makes steward the reaper of orphaned descendants, so daemonizing children are still
+/// collected (and never left as zombies).
+pub fn become_subreaper() -> io::Result<()> {
+    nix::sys::prctl::set_child_subreaper(true).map_err(io::Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_file_forms() {
+        let dir = std::env::temp_dir().join(format!("steward-envfile-{}", std::process::id()));
+        std::fs::write(&dir, "# c\n\nA=1\nexport B = \"two words\"\nC='x'\nD=\n").unwrap();
+        let got = read_env_file(&dir).unwrap();
+        std::fs::remove_file(&dir).unwrap();
+        let want = [("A", "1"), ("B", "two words"), ("C", "x"), ("D", "")];
+        let want: Vec<_> = want
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn env_file_errors_name_the_line() {
+        let path = std::env::temp_dir().join(format!("steward-envfile-bad-{}", std::process::id()));
+        std::fs::write(&path, "A=1\nnonsense\n").unwrap();
+        let err = read_env_file(&path).unwrap_err();
+        std::fs::remove_file(&path).unwrap();
+        assert!(err.ends_with(":2: expected KEY=VALUE"), "{err}");
+    }
+}
