@@ -13,6 +13,7 @@ use std::io::{self, BufRead, BufReader, Write};
 use std::os::fd::OwnedFd;
 use std::process::{Command, Stdio};
 
+use nix::fcntl::OFlag;
 use nix::sys::signal::{self, SigHandler, Signal};
 use nix::unistd::Pid;
 
@@ -28,7 +29,9 @@ pub struct Guard {
 impl Guard {
     /// Starts `/proc/self/exe __guard` (the same binary, even if replaced on disk since).
     pub fn start() -> io::Result<Guard> {
-        let (read, write): (OwnedFd, OwnedFd) = nix::unistd::pipe()?;
+        // Close-on-exec: a copy of the write end in any child (the guard included) would
+        // keep the pipe open after steward dies, and the guard would never act.
+        let (read, write): (OwnedFd, OwnedFd) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
         let child = Command::new("/proc/self/exe")
             .arg(SUBCOMMAND)
             .stdin(Stdio::from(read))

@@ -1,0 +1,359 @@
+//! A real `steward up` in a temp dir, the fixture child as its services, and waits on
+//! conditions with deadlines (never bare sleeps).
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use steward_proto::{InstanceStatus, ServiceStatus};
+use tempfile::TempDir;
+
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+pub fn steward_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_steward"))
+}
+
+/// The fixture binary, built on first use if `cargo test -p steward` did not build it.
+pub fn fixture() -> &'static Path {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let path = steward_bin().with_file_name("steward-fixture");
+        if !path.exists() {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "-p", "steward-fixture"])
+                .status()
+                .expect("run cargo to build the fixture");
+            assert!(status.success(), "building steward-fixture failed");
+        }
+        path
+    })
+}
+
+pub struct Daemon {
+    pub dir: TempDir,
+    pub socket: PathBuf,
+    pub config: PathBuf,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    /// Writes a config with `services` (TOML; `{fixture}` and `{dir}` are replaced) and
+    /// starts `steward up` on it, returning once the API answers.
+    pub fn start(services: &str) -> Daemon {
+        let d = Daemon::prepare(services);
+        d.spawn()
+    }
+
+    /// The temp dir and config, without starting anything.
+    pub fn prepare(services: &str) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("steward-e2e-")
+            .tempdir()
+            .unwrap();
+        let socket = dir.path().join("steward.sock");
+        let config = dir.path().join("steward.toml");
+        let body = expand(services, dir.path());
+        let text = format!(
+            "[supervisor]\nstate_dir = \"{}\"\n\n[control]\nsocket = \"{}\"\n\n{body}",
+            dir.path().join("state").display(),
+            socket.display()
+        );
+        std::fs::write(&config, text).unwrap();
+        Daemon {
+            dir,
+            socket,
+            config,
+            child: None,
+        }
+    }
+
+    pub fn spawn(mut self) -> Daemon {
+        let log = std::fs::File::create(self.path("steward.log")).unwrap();
+        let child = Command::new(steward_bin())
+            .args(["up", "-c"])
+            .arg(&self.config)
+            .env("STEWARD_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start steward up");
+        self.child = Some(child);
+        let started = Instant::now();
+        while UnixStream::connect(&self.socket).is_err() {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("steward up exited early ({status}):\n{}", self.log());
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "steward did not listen in time:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path("steward.log")).unwrap_or_default()
+    }
+
+    /// Runs the CLI against this daemon.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        Command::new(steward_bin())
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    /// Runs the CLI and insists it succeeds; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "steward {args:?} failed: {}\n--- daemon log ---\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    pub fn status(&self) -> Vec<ServiceStatus> {
+        serde_json::from_str(&self.ok(&["status", "--json"])).unwrap()
+    }
+
+    pub fn instance(&self, service: &str, index: u32) -> InstanceStatus {
+        self.status()
+            .into_iter()
+            .find(|s| s.name == service)
+            .and_then(|s| s.instances.into_iter().find(|i| i.instance == index))
+            .unwrap_or_else(|| panic!("no {service}:{index}"))
+    }
+
+    /// Polls status until `f` returns `Some`, failing the test after `DEADLINE`.
+    pub fn wait_for<T>(&self, what: &str, mut f: impl FnMut(&[ServiceStatus]) -> Option<T>) -> T {
+        let started = Instant::now();
+        loop {
+            let status = self.status();
+            if let Some(t) = f(&status) {
+                return t;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "timed out waiting for {what}; status: {status:#?}\n--- daemon log ---\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn wait_instance(
+        &self,
+        service: &str,
+        index: u32,
+        what: &str,
+        mut f: impl FnMut(&InstanceStatus) -> bool,
+    ) -> InstanceStatus {
+        self.wait_for(what, |all| {
+            let i = all
+                .iter()
+                .find(|s| s.name == service)?
+                .instances
+                .iter()
+                .find(|i| i.instance == index)?;
+            f(i).then(|| i.clone())
+        })
+    }
+
+    /// Sends `sig` to steward and waits for it to exit.
+    pub fn signal_and_wait(&mut self, sig: nix::sys::signal::Signal) -> ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.pid() as i32);
+        nix::sys::signal::kill(pid, sig).unwrap();
+        self.wait_exit()
+    }
+
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let child = self.child.as_mut().expect("running");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "steward did not exit in time:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// A raw HTTP/1.1 request to the API: (status code, body).
+    pub fn http(&self, method: &str, path: &str) -> (u16, String) {
+        let mut s = UnixStream::connect(&self.socket).unwrap();
+        write!(s, "{method} {path} HTTP/1.1\r\nHost: steward\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let code = text
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .expect("a status line");
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (code, body)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn expand(text: &str, dir: &Path) -> String {
+    text.replace("{fixture}", &fixture().display().to_string())
+        .replace("{dir}", &dir.display().to_string())
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next());
+            state != Some("Z")
+        }
+        Err(_) => false,
+    }
+}
+
+/// Waits until none of `pids` is alive.
+pub fn wait_gone(pids: &[u32], what: &str) {
+    let started = Instant::now();
+    while pids.iter().any(|&p| alive(p)) {
+        let left: Vec<_> = pids.iter().filter(|&&p| alive(p)).collect();
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{what}: still alive: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Lines of a fixture `--record` file.
+pub struct Record {
+    pub starts: Vec<(u32, u128)>,
+    pub grandchildren: Vec<u32>,
+    pub exits: Vec<(u32, i32)>,
+}
+
+pub fn record(path: &Path) -> Record {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut r = Record {
+        starts: Vec::new(),
+        grandchildren: Vec::new(),
+        exits: Vec::new(),
+    };
+    for line in text.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        match f.as_slice() {
+            ["start", pid, _inst, ns] => r.starts.push((pid.parse().unwrap(), ns.parse().unwrap())),
+            ["grandchild", pid] => r.grandchildren.push(pid.parse().unwrap()),
+            ["exit", pid, code] => r.exits.push((pid.parse().unwrap(), code.parse().unwrap())),
+            _ => {}
+        }
+    }
+    r
+}
+
+/// Waits until the record file at `path` satisfies `f`.
+pub fn wait_record(path: &Path, what: &str, f: impl Fn(&Record) -> bool) -> Record {
+    let started = Instant::now();
+    loop {
+        let r = record(path);
+        if f(&r) {
+            return r;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "timed out waiting for {what} in {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Every pid whose parent is `ppid` and that is a zombie.
+pub fn zombie_children(ppid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        if f.first() == Some(&"Z") && f.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(ppid) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// The pids whose parent is `ppid` and whose command line contains `needle`.
+pub fn children_matching(ppid: u32, needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let parent = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(1)?.parse::<u32>().ok());
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if parent == Some(ppid) && String::from_utf8_lossy(&cmdline).contains(needle) {
+            out.push(pid);
+        }
+    }
+    out
+}

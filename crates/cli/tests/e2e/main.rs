@@ -1,0 +1,9 @@
+//! End-to-end tests: a real `steward up` per test, real child processes, the real CLI.
+
+mod harness;
+
+mod cli;
+mod config_errors;
+mod recovery;
+mod stopping;
+mod users;
