@@ -51,6 +51,15 @@ impl Launch {
         }
         env.insert("STEWARD_SERVICE".into(), spec.name.clone().into());
         env.insert("STEWARD_INSTANCE".into(), index.to_string().into());
+        // exec and chdir both fail with ENOENT; look first so the message says which.
+        if let Some(dir) = &spec.working_dir
+            && !dir.is_dir()
+        {
+            return Err(format!(
+                "working_dir {} does not exist or is not a directory",
+                dir.display()
+            ));
+        }
         let identity = resolve_identity(spec)?;
         if let Some(id) = &identity {
             env.insert("USER".into(), id.user.clone().into());

@@ -162,6 +162,8 @@ impl Supervisor {
         let mut sigchld = signal(SignalKind::child())?;
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sigint = signal(SignalKind::interrupt())?;
+        // SIGHUP's default would kill steward and leave the guard to SIGKILL every service.
+        let mut sighup = signal(SignalKind::hangup())?;
         if let Err(e) = process::become_subreaper() {
             warn!("cannot become a subreaper ({e}); orphaned grandchildren go to init");
         }
@@ -185,6 +187,7 @@ impl Supervisor {
                 _ = tokio::time::sleep_until(next.unwrap_or(far)), if next.is_some() => self.on_deadlines(),
                 _ = sigterm.recv() => self.begin_shutdown(0, "SIGTERM received"),
                 _ = sigint.recv() => self.begin_shutdown(0, "SIGINT received"),
+                _ = sighup.recv() => warn!("SIGHUP received: this version does not reload its config; services are left as they are"),
             }
             self.settle_waiters();
         }

@@ -115,3 +115,16 @@ command = ["{fixture}", "--record", "{dir}/b.log", "--fork-grandchild"]
     assert_eq!(pids.len(), 6);
     wait_gone(&pids, "service processes after steward was SIGKILLed");
 }
+
+#[test]
+fn sighup_does_not_stop_anything() {
+    let mut d = Daemon::start("[service.a]\ncommand = [\"{fixture}\"]\n");
+    let before = d.wait_instance("a", 0, "running", |i| i.state == State::Running);
+    let pid = nix::unistd::Pid::from_raw(d.pid() as i32);
+    nix::sys::signal::kill(pid, Signal::SIGHUP).unwrap();
+    d.wait_for("the SIGHUP to be logged", |_| {
+        d.log().contains("SIGHUP received").then_some(())
+    });
+    assert_eq!(d.instance("a", 0).pid, before.pid);
+    assert_eq!(d.signal_and_wait(Signal::SIGTERM).code(), Some(0));
+}

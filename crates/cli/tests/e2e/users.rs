@@ -111,3 +111,36 @@ user = "no-such-user-steward"
         last.counted_as
     );
 }
+
+#[test]
+fn a_missing_working_dir_or_command_is_named() {
+    let d = Daemon::start(
+        r#"
+[service.nodir]
+command = ["{fixture}"]
+working_dir = "{dir}/nowhere"
+
+[service.nocmd]
+command = ["{dir}/no-such-program"]
+"#,
+    );
+    let why = |name: &str| {
+        let i = d.wait_instance(name, 0, "a spawn failure", |i| i.last_exit.is_some());
+        assert_eq!(
+            i.state,
+            State::Backoff,
+            "retried later, not in a tight loop"
+        );
+        i.last_exit.unwrap().counted_as
+    };
+    assert!(
+        why("nodir").contains("nowhere does not exist or is not a directory"),
+        "{}",
+        why("nodir")
+    );
+    assert!(
+        why("nocmd").contains("no-such-program: command not found"),
+        "{}",
+        why("nocmd")
+    );
+}
