@@ -2,19 +2,22 @@
 //!
 //! Every child steward starts leads its own session and process group (its pid is the group
 //! id), dies with steward's main thread (`PR_SET_PDEATHSIG`), and is waited for only by
-//! [`reap`], the one reaper: nothing else in the process calls `wait`.
+//! [`reap`], the one reaper: nothing else in the process calls `wait`. How a child is
+//! started is in [`spawn`].
+
+mod spawn;
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsString};
 use std::io;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use nix::errno::Errno;
-use nix::sys::signal::{self, SigSet, SigmaskHow, Signal as NixSignal};
+use nix::sys::signal::{self, Signal as NixSignal};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::{Gid, Group, Pid, Uid, User};
+
+pub use spawn::spawn;
 use steward_core::config::ServiceSpec;
 use steward_core::machine::ExitHow;
 use steward_core::signal::Signal;
@@ -158,54 +161,6 @@ fn lookup_group(name: &str) -> Result<Gid, String> {
         .map_err(|e| format!("cannot look up group {name}: {e}"))?
         .ok_or_else(|| format!("group {name} does not exist"))?
         .gid)
-}
-
-/// Starts `launch` in a new session; returns its pid (also its process group id).
-pub fn spawn(launch: &Launch) -> io::Result<u32> {
-    let (program, args) = launch
-        .argv
-        .split_first()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .env_clear()
-        .envs(launch.env.iter().map(|(k, v)| (k, v)));
-    cmd.stdin(Stdio::null());
-    if let Some(dir) = &launch.working_dir {
-        cmd.current_dir(dir);
-    }
-    let parent = nix::unistd::getpid();
-    let identity = launch.identity.clone();
-    let root = Uid::current().is_root();
-    // SAFETY: the closure runs between fork and exec and only makes raw system calls on
-    // values prepared above; it allocates nothing.
-    unsafe {
-        cmd.pre_exec(move || child_setup(parent, identity.as_ref(), root));
-    }
-    let child = cmd.spawn()?;
-    // Dropping `Child` neither waits nor kills: the reaper owns the exit status.
-    Ok(child.id())
-}
-
-/// Runs in the child after fork: async-signal-safe calls only.
-fn child_setup(parent: Pid, identity: Option<&Identity>, root: bool) -> io::Result<()> {
-    signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
-    nix::unistd::setsid()?;
-    nix::sys::prctl::set_pdeathsig(NixSignal::SIGKILL)?;
-    // steward died between fork and prctl: nobody would kill us later.
-    if nix::unistd::getppid() != parent {
-        return Err(io::Error::other("steward exited during start"));
-    }
-    if let Some(id) = identity {
-        if root {
-            nix::unistd::setgroups(&id.groups)?;
-        }
-        nix::unistd::setgid(id.gid)?;
-        nix::unistd::setuid(id.uid)?;
-        // setuid clears the death signal for a changed identity; set it again.
-        nix::sys::prctl::set_pdeathsig(NixSignal::SIGKILL)?;
-    }
-    Ok(())
 }
 
 /// Sends `sig` to the process group `pgid`. A group that is already gone is not an error.

@@ -1,0 +1,309 @@
+//! Starting a child the way `posix_spawn` does: `clone(CLONE_VM | CLONE_VFORK)`.
+//!
+//! A plain `fork` copies and write-protects steward's page tables, and steward then pays a
+//! copy-on-write fault for every page it touches until the child has exec'd: the cost of
+//! a start grows with steward's size (10,000 services made it 4x the raw floor). A vfork
+//! child borrows steward's memory and steward waits, suspended, until the child has exec'd
+//! or failed, so a start costs the same whatever steward's size.
+//!
+//! The price is discipline: the child runs on a borrowed stack in steward's memory, so it
+//! makes raw system calls only, on strings and pointer arrays prepared before the clone,
+//! and never allocates. It reports a failure by writing the step and errno into memory the
+//! parent reads once the clone returns.
+
+use std::cell::RefCell;
+use std::ffi::{CStr, CString, OsStr};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use nix::libc::{self, c_char};
+use nix::sched::{CloneFlags, clone};
+use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
+
+use super::Launch;
+
+/// The steps of the child's setup, named in errors.
+const STEPS: [&str; 9] = [
+    "reset signals",
+    "setsid",
+    "prctl",
+    "setgroups",
+    "setgid",
+    "setuid",
+    "chdir",
+    "redirect stdin",
+    "exec",
+];
+const STEP_EXEC: u64 = 8;
+
+/// Everything the child touches, made before the clone.
+struct Prepared {
+    path: CString,
+    argv: Vec<*const c_char>,
+    envp: Vec<*const c_char>,
+    dir: Option<CString>,
+    /// (supplementary groups, gid, uid, whether setgroups is allowed)
+    ids: Option<(Vec<libc::gid_t>, libc::gid_t, libc::uid_t, bool)>,
+    stdin: libc::c_int,
+    parent: libc::pid_t,
+    // Own the strings the pointer arrays point into.
+    _strings: Vec<CString>,
+}
+
+/// Starts `launch` in a new session; returns its pid (also its process group id).
+pub fn spawn(launch: &Launch) -> io::Result<u32> {
+    let p = prepare(launch)?;
+    let failure = AtomicU64::new(0);
+    STACK.with(|stack| {
+        let mut stack = stack.borrow_mut();
+        // No handler of steward's may run on the child's borrowed stack: block every signal
+        // until the child has reset them all to their defaults.
+        let mut old = SigSet::empty();
+        pthread_sigmask(
+            SigmaskHow::SIG_SETMASK,
+            Some(&SigSet::all()),
+            Some(&mut old),
+        )?;
+        let cb = Box::new(|| {
+            // SAFETY: runs in the vfork child; see `child`.
+            unsafe { child(&p, &failure) }
+        });
+        // SAFETY: CLONE_VFORK suspends this thread until the child execs or exits, so the
+        // stack, `p` and `failure` outlive every use the child makes of them.
+        let result = unsafe {
+            clone(
+                cb,
+                &mut stack,
+                CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK,
+                Some(libc::SIGCHLD),
+            )
+        };
+        pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None)?;
+        let pid = result?;
+        match failure.load(Ordering::Acquire) {
+            // The child exec'd. Its exit, and that of a failed child, go to the reaper.
+            0 => Ok(pid.as_raw() as u32),
+            f => Err(step_error(f, &launch.argv[0])),
+        }
+    })
+}
+
+thread_local! {
+    /// The child's stack, reused: spawns happen on the supervisor's one thread.
+    static STACK: RefCell<Vec<u8>> = RefCell::new(vec![0; 128 * 1024]);
+}
+
+fn step_error(f: u64, program: &str) -> io::Error {
+    let step = (f >> 32) as usize;
+    let errno = (f & 0xffff_ffff) as i32;
+    let e = io::Error::from_raw_os_error(errno);
+    if step as u64 == STEP_EXEC {
+        return io::Error::new(e.kind(), format!("cannot execute {program}: {e}"));
+    }
+    io::Error::new(
+        e.kind(),
+        format!("{} failed: {e}", STEPS.get(step).unwrap_or(&"setup")),
+    )
+}
+
+/// The vfork child: raw system calls only, nothing allocated, nothing returned but by exec
+/// or `_exit`.
+unsafe fn child(p: &Prepared, failure: &AtomicU64) -> isize {
+    let fail = |step: u64| -> isize {
+        let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0) as u64;
+        failure.store((step << 32) | errno.max(1), Ordering::Release);
+        // SAFETY: ends the child without running anything of steward's.
+        unsafe { libc::_exit(127) }
+    };
+    // SAFETY: every call below is async-signal-safe and uses memory prepared by the parent.
+    unsafe {
+        // Handlers are steward's; reset them (this child has its own table: no CLONE_SIGHAND).
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        for sig in 1..=64 {
+            if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                libc::sigaction(sig, &dfl, std::ptr::null_mut());
+            }
+        }
+        let mut empty: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut empty);
+        if libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut()) != 0 {
+            return fail(0);
+        }
+        if libc::setsid() < 0 {
+            return fail(1);
+        }
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+            return fail(2);
+        }
+        // steward died before the prctl: nobody would ever kill this child.
+        if libc::getppid() != p.parent {
+            return fail(2);
+        }
+        if let Some((groups, gid, uid, may_setgroups)) = &p.ids {
+            if *may_setgroups && libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
+                return fail(3);
+            }
+            if libc::setgid(*gid) != 0 {
+                return fail(4);
+            }
+            if libc::setuid(*uid) != 0 {
+                return fail(5);
+            }
+            // A change of identity clears the death signal; set it again.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return fail(2);
+            }
+        }
+        if let Some(dir) = &p.dir
+            && libc::chdir(dir.as_ptr()) != 0
+        {
+            return fail(6);
+        }
+        if libc::dup2(p.stdin, 0) < 0 {
+            return fail(7);
+        }
+        libc::execve(p.path.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
+        fail(STEP_EXEC)
+    }
+}
+
+fn prepare(launch: &Launch) -> io::Result<Prepared> {
+    let cstring = |b: &[u8]| {
+        CString::new(b).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "NUL byte in command or environment",
+            )
+        })
+    };
+    let program = launch
+        .argv
+        .first()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "empty command"))?;
+    let path_var = launch
+        .env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.as_os_str());
+    let path = resolve(program, path_var, launch.working_dir.as_deref())?;
+
+    let mut strings = Vec::with_capacity(launch.argv.len() + launch.env.len());
+    for a in &launch.argv {
+        strings.push(cstring(a.as_bytes())?);
+    }
+    for (k, v) in &launch.env {
+        let mut kv = k.as_bytes().to_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(v.as_bytes());
+        strings.push(cstring(&kv)?);
+    }
+    let pointers = |s: &[CString]| {
+        s.iter()
+            .map(|c| c.as_ptr())
+            .chain([std::ptr::null()])
+            .collect::<Vec<_>>()
+    };
+    let argv = pointers(&strings[..launch.argv.len()]);
+    let envp = pointers(&strings[launch.argv.len()..]);
+    let dir = launch
+        .working_dir
+        .as_ref()
+        .map(|d| cstring(d.as_os_str().as_bytes()))
+        .transpose()?;
+    let ids = launch.identity.as_ref().map(|id| {
+        let groups = id.groups.iter().map(|g| g.as_raw()).collect();
+        (
+            groups,
+            id.gid.as_raw(),
+            id.uid.as_raw(),
+            nix::unistd::Uid::current().is_root(),
+        )
+    });
+    Ok(Prepared {
+        path: cstring(path.as_os_str().as_bytes())?,
+        argv,
+        envp,
+        dir,
+        ids,
+        stdin: dev_null()?.as_raw_fd(),
+        parent: nix::unistd::getpid().as_raw(),
+        _strings: strings,
+    })
+}
+
+/// `/dev/null`, opened once, close-on-exec (the child dup2s it onto fd 0).
+fn dev_null() -> io::Result<&'static OwnedFd> {
+    static FD: OnceLock<OwnedFd> = OnceLock::new();
+    if let Some(fd) = FD.get() {
+        return Ok(fd);
+    }
+    let file = std::fs::File::open("/dev/null")?;
+    Ok(FD.get_or_init(|| file.into()))
+}
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The file `execvp` would run: `program` itself if it has a `/` (relative to the
+/// working directory), else the first executable match in `PATH`.
+fn resolve(
+    program: &str,
+    path_var: Option<&OsStr>,
+    working_dir: Option<&Path>,
+) -> io::Result<PathBuf> {
+    if program.contains('/') {
+        let p = Path::new(program);
+        return Ok(match working_dir {
+            Some(dir) if p.is_relative() => dir.join(p),
+            _ => p.to_path_buf(),
+        });
+    }
+    let search = path_var.unwrap_or(OsStr::new(DEFAULT_PATH));
+    for dir in std::env::split_paths(search) {
+        let candidate = dir.join(program);
+        if is_executable(&candidate) {
+            return Ok(candidate);
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{program}: command not found in PATH"),
+    ))
+}
+
+fn is_executable(path: &Path) -> bool {
+    let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let c: &CStr = &c;
+    // SAFETY: a valid C string; access only reads.
+    let ok = unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0;
+    ok && path.is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_like_execvp() {
+        assert_eq!(
+            resolve("sh", Some(OsStr::new("/nonexistent:/bin")), None).unwrap(),
+            PathBuf::from("/bin/sh")
+        );
+        assert_eq!(
+            resolve("./x", None, Some(Path::new("/srv"))).unwrap(),
+            PathBuf::from("/srv/./x")
+        );
+        assert_eq!(
+            resolve("/abs/y", None, Some(Path::new("/srv"))).unwrap(),
+            PathBuf::from("/abs/y")
+        );
+        let e = resolve("no-such-program-x", Some(OsStr::new("/bin")), None).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+}
