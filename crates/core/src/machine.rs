@@ -486,34 +486,29 @@ fn after_exit(
         transition(inst, State::Failed, now, reason, fx);
         return;
     }
-    match spec.recovery_for(n).clone() {
-        RecoveryAction::Restart { delay } => restart_after(
-            inst,
-            spec,
-            delay,
-            now,
-            format!("failure {n}: {described}"),
-            fx,
-        ),
+    let delay = match spec.recovery_for(n).clone() {
+        RecoveryAction::Restart { delay } => delay,
         RecoveryAction::Run { command, delay } => {
             fx.push(Effect::Run {
                 command,
                 purpose: RunPurpose::Recovery,
             });
-            restart_after(
-                inst,
-                spec,
-                delay,
-                now,
-                format!("failure {n}: {described}"),
-                fx,
-            )
+            delay
         }
         RecoveryAction::None => {
             let reason = format!("failure {n}, recovery action is none; last: {described}");
             transition(inst, State::Failed, now, reason, fx);
+            return;
         }
-    }
+    };
+    restart_after(
+        inst,
+        spec,
+        delay,
+        now,
+        format!("failure {n}: {described}"),
+        fx,
+    );
 }
 
 /// The least wait before retrying a start that failed to spawn.

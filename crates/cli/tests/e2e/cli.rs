@@ -178,11 +178,7 @@ fn socket_is_private_to_its_owner() {
     let mode = std::fs::metadata(&d.socket).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
     // A second daemon on the same socket is refused and leaves the first one serving.
-    let out = std::process::Command::new(steward_bin())
-        .args(["up", "-c"])
-        .arg(&d.config)
-        .output()
-        .unwrap();
+    let out = steward(&["up", "-c", d.config.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("another steward is already listening"));
     d.ok(&["status"]);

@@ -12,11 +12,7 @@ restrat = "always"
 instances = "two"
 "#,
     );
-    let out = std::process::Command::new(steward_bin())
-        .args(["check", "-c"])
-        .arg(&d.config)
-        .output()
-        .unwrap();
+    let out = steward(&["check", "-c", d.config.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     let file = d.config.display().to_string();
@@ -29,11 +25,7 @@ instances = "two"
     assert!(err.contains("2 problems found"), "{err}");
 
     // up refuses the same file with the same report and starts nothing.
-    let out = std::process::Command::new(steward_bin())
-        .args(["up", "-c"])
-        .arg(&d.config)
-        .output()
-        .unwrap();
+    let out = steward(&["up", "-c", d.config.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains(":10:1: error: unknown key `restrat`"));
     assert!(!d.socket.exists());
@@ -42,11 +34,7 @@ instances = "two"
 #[test]
 fn check_accepts_a_valid_file() {
     let d = Daemon::prepare("[service.a]\ncommand = [\"{fixture}\"]\ninstances = 3\n");
-    let out = std::process::Command::new(steward_bin())
-        .args(["check", "-c"])
-        .arg(&d.config)
-        .output()
-        .unwrap();
+    let out = steward(&["check", "-c", d.config.to_str().unwrap()]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok (1 services, 3 instances)"));
 }
@@ -54,11 +42,7 @@ fn check_accepts_a_valid_file() {
 #[test]
 fn syntax_errors_have_a_position() {
     let d = Daemon::prepare("[service.a]\ncommand = [\"x\"\n");
-    let out = std::process::Command::new(steward_bin())
-        .args(["check", "-c"])
-        .arg(&d.config)
-        .output()
-        .unwrap();
+    let out = steward(&["check", "-c", d.config.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     let file = d.config.display().to_string();

@@ -84,18 +84,18 @@ impl Daemon {
             .spawn()
             .expect("start steward up");
         self.child = Some(child);
-        let started = Instant::now();
-        while UnixStream::connect(&self.socket).is_err() {
-            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("steward up exited early ({status}):\n{}", self.log());
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "steward did not listen in time:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let log = self.path("steward.log");
+        let child = self.child.as_mut().unwrap();
+        poll(
+            "steward to listen",
+            || {
+                if let Some(status) = child.try_wait().unwrap() {
+                    panic!("steward up exited early ({status}):\n{}", read(&log));
+                }
+                UnixStream::connect(&self.socket).ok()
+            },
+            || read(&log),
+        );
         self
     }
 
@@ -108,7 +108,7 @@ impl Daemon {
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.path("steward.log")).unwrap_or_default()
+        read(&self.path("steward.log"))
     }
 
     /// Runs the CLI against this daemon.
@@ -148,19 +148,17 @@ impl Daemon {
 
     /// Polls status until `f` returns `Some`, failing the test after `DEADLINE`.
     pub fn wait_for<T>(&self, what: &str, mut f: impl FnMut(&[ServiceStatus]) -> Option<T>) -> T {
-        let started = Instant::now();
-        loop {
-            let status = self.status();
-            if let Some(t) = f(&status) {
-                return t;
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "timed out waiting for {what}; status: {status:#?}\n--- daemon log ---\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        poll(
+            what,
+            || f(&self.status()),
+            || {
+                format!(
+                    "status: {:#?}\n--- daemon log ---\n{}",
+                    self.status(),
+                    self.log()
+                )
+            },
+        )
     }
 
     pub fn wait_instance(
@@ -189,20 +187,15 @@ impl Daemon {
     }
 
     pub fn wait_exit(&mut self) -> ExitStatus {
+        let log = self.path("steward.log");
         let child = self.child.as_mut().expect("running");
-        let started = Instant::now();
-        loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                self.child = None;
-                return status;
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "steward did not exit in time:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        let status = poll(
+            "steward to exit",
+            || child.try_wait().unwrap(),
+            || read(&log),
+        );
+        self.child = None;
+        status
     }
 
     /// A raw HTTP/1.1 request to the API: (status code, body).
@@ -262,15 +255,17 @@ pub fn alive(pid: u32) -> bool {
 
 /// Waits until none of `pids` is alive.
 pub fn wait_gone(pids: &[u32], what: &str) {
-    let started = Instant::now();
-    while pids.iter().any(|&p| alive(p)) {
-        let left: Vec<_> = pids.iter().filter(|&&p| alive(p)).collect();
-        assert!(
-            started.elapsed() < DEADLINE,
-            "{what}: still alive: {left:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let left = || {
+        pids.iter()
+            .copied()
+            .filter(|&p| alive(p))
+            .collect::<Vec<_>>()
+    };
+    poll(
+        what,
+        || left().is_empty().then_some(()),
+        || format!("still alive: {:?}", left()),
+    );
 }
 
 /// Lines of a fixture `--record` file.
@@ -301,19 +296,35 @@ pub fn record(path: &Path) -> Record {
 
 /// Waits until the record file at `path` satisfies `f`.
 pub fn wait_record(path: &Path, what: &str, f: impl Fn(&Record) -> bool) -> Record {
+    poll(what, || Some(record(path)).filter(&f), || read(path))
+}
+
+/// Calls `f` until it returns `Some`; after [`DEADLINE`] fails the test with `what` and
+/// `detail()`, which is only computed then.
+pub fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>, detail: impl FnOnce() -> String) -> T {
     let started = Instant::now();
     loop {
-        let r = record(path);
-        if f(&r) {
-            return r;
+        if let Some(t) = f() {
+            return t;
         }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "timed out waiting for {what} in {}",
-            path.display()
-        );
+        if started.elapsed() >= DEADLINE {
+            panic!("timed out waiting for {what}\n{}", detail());
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Runs the steward binary with `args`, without a daemon of the harness.
+pub fn steward(args: &[&str]) -> Output {
+    Command::new(steward_bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
 }
 
 /// Every pid whose parent is `ppid` and that is a zombie.
