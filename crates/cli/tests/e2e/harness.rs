@@ -327,8 +327,8 @@ pub fn steward(args: &[&str]) -> Output {
         .unwrap()
 }
 
-/// Every pid whose parent is `ppid` and that is a zombie.
-pub fn zombie_children(ppid: u32) -> Vec<u32> {
+/// The children of `ppid` as (pid, state letter, command line), read from /proc.
+fn children(ppid: u32) -> Vec<(u32, String, String)> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
@@ -341,30 +341,32 @@ pub fn zombie_children(ppid: u32) -> Vec<u32> {
             continue;
         };
         let f: Vec<&str> = rest.split_whitespace().collect();
-        if f.first() == Some(&"Z") && f.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(ppid) {
-            out.push(pid);
+        if f.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(ppid) {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            out.push((
+                pid,
+                f[0].to_string(),
+                String::from_utf8_lossy(&cmdline).into_owned(),
+            ));
         }
     }
     out
 }
 
-/// The pids whose parent is `ppid` and whose command line contains `needle`.
+/// The zombie children of `ppid`.
+pub fn zombie_children(ppid: u32) -> Vec<u32> {
+    children(ppid)
+        .into_iter()
+        .filter(|(_, state, _)| state == "Z")
+        .map(|c| c.0)
+        .collect()
+}
+
+/// The children of `ppid` whose command line contains `needle`.
 pub fn children_matching(ppid: u32, needle: &str) -> Vec<u32> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let parent = stat
-            .rsplit_once(')')
-            .and_then(|(_, r)| r.split_whitespace().nth(1)?.parse::<u32>().ok());
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if parent == Some(ppid) && String::from_utf8_lossy(&cmdline).contains(needle) {
-            out.push(pid);
-        }
-    }
-    out
+    children(ppid)
+        .into_iter()
+        .filter(|(_, _, cmd)| cmd.contains(needle))
+        .map(|c| c.0)
+        .collect()
 }
