@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand};
 use hyper::Method;
 use steward_core::config::{self, Config};
-use steward_proto::ServiceStatus;
+use steward_proto::{ServiceStatus, State};
 
 /// The built-in demo, run by `steward up --demo`.
 const DEMO: &str = include_str!("../demo.toml");
@@ -96,7 +96,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Check => check(&cli),
         Command::Up { demo } => up(&cli, *demo),
         Command::Status { name, json } => {
-            let socket = socket_path(&cli);
+            let socket = socket_path(&cli, None);
             let path = match name {
                 Some(n) => format!("/v1/services/{}", encode(n)),
                 None => "/v1/services".into(),
@@ -130,7 +130,7 @@ fn print_services(services: &[ServiceStatus], json: bool) -> Result<()> {
 }
 
 fn control(cli: &Cli, action: &str, args: &ControlArgs) -> Result<ExitCode> {
-    let socket = socket_path(cli);
+    let socket = socket_path(cli, None);
     let targets = args
         .targets
         .iter()
@@ -147,11 +147,44 @@ fn control(cli: &Cli, action: &str, args: &ControlArgs) -> Result<ExitCode> {
         if let Some(i) = instance {
             path.push_str(&format!("&instance={i}"));
         }
-        let status: ServiceStatus = rt.block_on(client::call_json(&socket, Method::POST, &path))?;
+        let mut status: ServiceStatus =
+            rt.block_on(client::call_json(&socket, Method::POST, &path))?;
+        // Show what was asked about: the one instance, when one was named.
+        status
+            .instances
+            .retain(|i| instance.is_none_or(|n| i.instance == n));
         results.push(status);
     }
     print_services(&results, args.json)?;
-    Ok(ExitCode::SUCCESS)
+    if args.no_wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Like systemctl: the command fails when the instances did not end where it asked.
+    let wanted = if action == "stop" {
+        State::Stopped
+    } else {
+        State::Running
+    };
+    let missed: Vec<_> = results
+        .iter()
+        .flat_map(|s| &s.instances)
+        .filter(|i| i.state != wanted)
+        .collect();
+    for i in &missed {
+        eprintln!(
+            "steward: {}:{} is {}, not {}: {}",
+            i.name,
+            i.instance,
+            i.state.as_str(),
+            wanted.as_str(),
+            i.reason
+        );
+    }
+    Ok(if missed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `web` or `web:2`.
@@ -205,17 +238,19 @@ fn config_path(cli: &Cli) -> Option<PathBuf> {
 }
 
 /// `--socket`, else `$STEWARD_SOCKET`, else the config's `[control] socket`, else the
-/// default. The config is read leniently here: a broken config must not stop a client
-/// from talking to a daemon that still runs the previous one.
-fn socket_path(cli: &Cli) -> PathBuf {
+/// default: the same order for the daemon and its clients, so both find the same socket.
+/// `from_config` is the daemon's checked value; clients read the file leniently (`None`
+/// here), because a broken config must not stop them talking to a daemon that still runs
+/// the previous one.
+fn socket_path(cli: &Cli, from_config: Option<PathBuf>) -> PathBuf {
     if let Some(s) = &cli.socket {
         return s.clone();
     }
     if let Some(s) = std::env::var_os("STEWARD_SOCKET").filter(|s| !s.is_empty()) {
         return PathBuf::from(s);
     }
-    config_path(cli)
-        .and_then(|p| socket_from_config(&p))
+    from_config
+        .or_else(|| config_path(cli).and_then(|p| socket_from_config(&p)))
         .unwrap_or_else(steward_daemon::paths::default_socket)
 }
 
@@ -267,14 +302,7 @@ fn up(cli: &Cli, demo: bool) -> Result<ExitCode> {
         )?;
         load(&path)?
     };
-    let socket = match (&cli.socket, &config.control.socket) {
-        (Some(s), _) => s.clone(),
-        (None, Some(s)) => s.clone(),
-        (None, None) => std::env::var_os("STEWARD_SOCKET")
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(steward_daemon::paths::default_socket),
-    };
+    let socket = socket_path(cli, config.control.socket.clone());
     if demo {
         eprintln!(
             "steward: running the built-in demo; try `steward status` in another shell (socket {})",

@@ -115,7 +115,7 @@ pub struct ExitRecord {
 }
 
 impl ExitRecord {
-    /// "exit code 3 (failure)", "killed by SIGSEGV (failure)", "stopped on request".
+    /// "exit code 3: failure", "killed by SIGSEGV: failure", "stopped on request".
     pub fn describe(&self) -> String {
         let how = match self.how {
             Some(ExitHow::Code(c)) => format!("exit code {c}"),
@@ -280,6 +280,8 @@ impl Instance {
 /// Advances `inst` by one input. See the module docs for the picture.
 pub fn step(inst: &mut Instance, spec: &ServiceSpec, input: Input, now: Instant) -> Vec<Effect> {
     let mut fx = Vec::new();
+    // The reset is lazy; make it real before anything can leave `running`.
+    inst.failures = inst.failures_at(spec, now);
     match input {
         Input::Start => match inst.state {
             State::Stopped | State::Failed | State::Backoff => {
@@ -315,18 +317,21 @@ pub fn step(inst: &mut Instance, spec: &ServiceSpec, input: Input, now: Instant)
             }
             State::Stopped => {}
         },
-        Input::Restart => match inst.state {
-            State::StartPending | State::Running => {
-                inst.start_when_stopped = true;
-                request_stop(inst, spec, now, "restart requested", &mut fx);
+        Input::Restart => {
+            // An operator's restart starts a clean slate, whatever the state.
+            inst.failures = 0;
+            inst.backoff_streak = 0;
+            match inst.state {
+                State::StartPending | State::Running => {
+                    inst.start_when_stopped = true;
+                    request_stop(inst, spec, now, "restart requested", &mut fx);
+                }
+                State::StopPending => inst.start_when_stopped = true,
+                State::Stopped | State::Failed | State::Backoff => {
+                    spawn(inst, now, "restarted by request", &mut fx);
+                }
             }
-            State::StopPending => inst.start_when_stopped = true,
-            State::Stopped | State::Failed | State::Backoff => {
-                inst.failures = 0;
-                inst.backoff_streak = 0;
-                spawn(inst, now, "restarted by request", &mut fx);
-            }
-        },
+        }
         Input::Spawned { pid } => {
             if inst.state == State::StartPending && inst.pid.is_none() {
                 inst.pid = Some(pid);
@@ -426,8 +431,6 @@ fn after_exit(
     fx: &mut Vec<Effect>,
 ) {
     let ran_for = inst.started_at.map_or(Duration::ZERO, |s| now - s);
-    // Read before the state changes: a long enough clean run has already reset the count.
-    let failures = inst.failures_at(spec, now);
     inst.pid = None;
     inst.deadline = None;
     inst.stopping = None;
@@ -450,7 +453,6 @@ fn after_exit(
         }
         return;
     }
-    inst.failures = failures;
     if ran_for >= spec.backoff.reset_after {
         inst.backoff_streak = 0;
     }

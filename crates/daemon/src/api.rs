@@ -111,6 +111,7 @@ fn router(ctx: Ctx) -> Router {
         .route("/v1/services/{name}", get(show))
         .route("/v1/services/{name}/{action}", post(control))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(ctx)
 }
 
@@ -192,6 +193,10 @@ async fn control(
     })
     .await;
     result.map(Json).into_response()
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    ApiError::new(405, format!("{method} is not allowed on {}", uri.path())).into_response()
 }
 
 async fn not_found(method: Method, uri: Uri) -> Response {

@@ -65,7 +65,8 @@ pub struct LastExit {
     /// Signal name (e.g. "SIGKILL"), when a signal ended it.
     pub signal: Option<String>,
     pub counted_as_failure: bool,
-    /// The classification, e.g. "exit code 3", "killed by SIGSEGV", "stopped on request".
+    /// How it ended and what it counted as, e.g. "exit code 3: failure",
+    /// "killed by SIGTERM: stopped on request", "failure: could not start: ...".
     pub counted_as: String,
     /// When it ended (RFC 3339, UTC).
     pub at: String,

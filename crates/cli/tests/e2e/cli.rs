@@ -38,6 +38,11 @@ fn status_start_stop_restart_by_instance() {
     // stop returns once the process is gone: no sleep needed before checking.
     let out = d.ok(&["stop", "web:1"]);
     assert!(out.contains("stopped"), "{out}");
+    assert_eq!(
+        out.lines().count(),
+        2,
+        "only the named instance is shown: {out}"
+    );
     assert!(!alive(pid1), "stop returned before pid {pid1} was gone");
     let i1 = d.instance("web", 1);
     assert_eq!(i1.state, State::Stopped);
@@ -116,6 +121,9 @@ fn errors_are_clear_and_change_nothing() {
     assert!(body.contains("instance"), "{body}");
     let (code, _) = d.http("GET", "/v1/nothing");
     assert_eq!(code, 404);
+    let (code, body) = d.http("DELETE", "/v1/services");
+    assert_eq!(code, 405);
+    assert_eq!(body, r#"{"error":"DELETE is not allowed on /v1/services"}"#);
 
     let after = d.status();
     for (a, b) in before[0].instances.iter().zip(&after[0].instances) {
@@ -181,5 +189,30 @@ fn socket_is_private_to_its_owner() {
     let out = steward(&["up", "-c", d.config.to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("another steward is already listening"));
+    d.ok(&["status"]);
+}
+
+#[test]
+fn control_fails_when_the_instance_does_not_get_there() {
+    let d = Daemon::start("[service.broken]\ncommand = [\"{dir}/missing-program\"]\n");
+    d.wait_instance("broken", 0, "backoff", |i| i.state == State::Backoff);
+    let out = d.cli(&["restart", "broken"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broken:0 is backoff, not running: restarting in"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("command not found"));
+}
+
+#[test]
+fn up_and_clients_take_the_socket_from_the_environment_first() {
+    let d = Daemon::prepare(TWO_WEB);
+    let env_socket = d.path("from-env.sock");
+    let mut d = d.with_env("STEWARD_SOCKET", env_socket.clone());
+    d.socket = env_socket.clone();
+    let d = d.spawn();
+    assert!(env_socket.exists() && !d.path("steward.sock").exists());
     d.ok(&["status"]);
 }

@@ -38,6 +38,7 @@ pub struct Daemon {
     pub dir: TempDir,
     pub socket: PathBuf,
     pub config: PathBuf,
+    env: Vec<(String, PathBuf)>,
     child: Option<Child>,
 }
 
@@ -68,8 +69,15 @@ impl Daemon {
             dir,
             socket,
             config,
+            env: Vec::new(),
             child: None,
         }
+    }
+
+    /// Sets `key` in steward's environment when it is spawned.
+    pub fn with_env(mut self, key: &str, value: PathBuf) -> Daemon {
+        self.env.push((key.to_string(), value));
+        self
     }
 
     pub fn spawn(mut self) -> Daemon {
@@ -78,6 +86,7 @@ impl Daemon {
             .args(["up", "-c"])
             .arg(&self.config)
             .env("STEWARD_LOG", "debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

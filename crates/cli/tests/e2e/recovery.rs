@@ -264,3 +264,38 @@ on_give_up = "exit"
     wait_gone(&pids, "the other service after give-up");
     assert!(d.log().contains("gave up and on_give_up = \"exit\""));
 }
+
+#[test]
+fn real_time_signals_are_decoded_both_ways() {
+    let d = Daemon::start(
+        r#"
+[service.rt]
+command = ["{fixture}", "--kill-self-after", "50ms", "40"]
+restart = "never"
+
+[service.rtstop]
+command = ["{fixture}"]
+stop_signal = "40"
+stop_timeout = "10s"
+"#,
+    );
+    let i = d.wait_instance("rt", 0, "failed by signal 40", |i| i.state == State::Failed);
+    let last = i.last_exit.unwrap();
+    assert_eq!(last.signal.as_deref(), Some("SIG40"));
+    assert!(last.counted_as_failure);
+
+    d.wait_instance("rtstop", 0, "running", |i| i.state == State::Running);
+    let started = std::time::Instant::now();
+    d.ok(&["stop", "rtstop"]);
+    let last = d.instance("rtstop", 0).last_exit.unwrap();
+    assert_eq!(
+        last.signal.as_deref(),
+        Some("SIG40"),
+        "stopped by its stop_signal, not SIGKILL"
+    );
+    assert!(!last.counted_as_failure);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "no stop_timeout wait"
+    );
+}

@@ -131,9 +131,10 @@ pub enum RecoveryAction {
     None,
 }
 
-/// Exponential backoff for crash loops: the `k`th consecutive quick restart waits
-/// `min(initial * multiplier^(k-1), max)`, plus up to `jitter` of that. A run that lasts
-/// `reset_after` ends the streak. `max = 0` turns backoff off.
+/// Exponential backoff for crash loops: the first quick restart is immediate, the `k`th
+/// consecutive one (k >= 2) waits `min(initial * multiplier^(k-2), max)`, plus up to
+/// `jitter` of that. A run that lasts `reset_after` ends the streak. `max = 0` turns
+/// backoff off.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Backoff {
     pub initial: Duration,

@@ -432,13 +432,19 @@ fn stop_escalates_to_sigkill_after_the_timeout() {
 #[test]
 fn restart_stops_then_starts_a_new_process() {
     let mut w = running(spec());
+    w.exit(ExitHow::Code(1));
+    assert_eq!(w.inst.failures_at(&w.spec, w.now), 1);
     let first = w.inst.pid;
     w.feed(Input::Restart);
     assert_eq!(w.inst.state, State::StopPending);
     w.exit(ExitHow::Signal(Signal::TERM));
     assert_eq!(w.inst.state, State::Running);
     assert_ne!(w.inst.pid, first);
-    assert_eq!(w.inst.failures_at(&w.spec, w.now), 0);
+    assert_eq!(
+        w.inst.failures_at(&w.spec, w.now),
+        0,
+        "an operator's restart resets the count"
+    );
 }
 
 #[test]
@@ -592,13 +598,18 @@ fn apply(w: &mut World, op: Op, failures_model: &mut u32) {
     if w.inst.state == State::Running && w.now - w.inst.since >= w.spec.reset_failures_after {
         assert_eq!(w.inst.failures_at(&w.spec, w.now), 0);
     }
-    // The count the machine keeps matches an independent tally: an operator's start resets
-    // it, a long enough clean run resets it, each failure adds one.
-    if matches!(op, Op::Start | Op::Restart)
-        && matches!(
-            before.state,
-            State::Stopped | State::Failed | State::Backoff
-        )
+    // The count the machine keeps matches an independent tally: a long enough clean run
+    // resets it, an operator's restart (or start of a down instance) resets it, each failure
+    // adds one.
+    if before.state == State::Running && w.now - before.since >= w.spec.reset_failures_after {
+        *failures_model = 0;
+    }
+    if matches!(op, Op::Restart)
+        || (matches!(op, Op::Start)
+            && matches!(
+                before.state,
+                State::Stopped | State::Failed | State::Backoff
+            ))
     {
         *failures_model = 0;
     }
@@ -655,4 +666,17 @@ proptest! {
         prop_assert_eq!(w.inst.deadline, None);
         prop_assert!(!w.inst.wants_up());
     }
+}
+
+#[test]
+fn a_count_reset_by_clean_running_stays_reset_after_a_stop() {
+    let mut s = spec();
+    s.reset_failures_after = 1000 * MS;
+    let mut w = running(s);
+    w.exit(ExitHow::Code(1));
+    w.now = w.now + 1000 * MS;
+    w.feed(Input::Stop);
+    w.exit(ExitHow::Signal(Signal::TERM));
+    assert_eq!(w.inst.state, State::Stopped);
+    assert_eq!(w.inst.failures_at(&w.spec, w.now), 0);
 }

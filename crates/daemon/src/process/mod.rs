@@ -13,9 +13,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::sys::signal::{self, Signal as NixSignal};
-use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
-use nix::unistd::{Gid, Group, Pid, Uid, User};
+use nix::libc;
+use nix::unistd::{Gid, Group, Uid, User};
 
 pub use spawn::spawn;
 use steward_core::config::ServiceSpec;
@@ -164,11 +163,15 @@ fn lookup_group(name: &str) -> Result<Gid, String> {
 }
 
 /// Sends `sig` to the process group `pgid`. A group that is already gone is not an error.
+/// Raw `killpg`: any signal number, real-time ones included.
 pub fn signal_group(pgid: u32, sig: Signal) -> io::Result<()> {
-    let nix_sig = NixSignal::try_from(sig.number()).map_err(io::Error::from)?;
-    match signal::killpg(Pid::from_raw(pgid as i32), nix_sig) {
-        Ok(()) | Err(Errno::ESRCH) => Ok(()),
-        Err(e) => Err(e.into()),
+    // SAFETY: killpg takes plain integers.
+    match unsafe { libc::killpg(pgid as libc::pid_t, sig.number()) } {
+        0 => Ok(()),
+        _ => match Errno::last() {
+            Errno::ESRCH => Ok(()),
+            e => Err(e.into()),
+        },
     }
 }
 
@@ -179,34 +182,43 @@ pub struct Reaped {
     pub how: ExitHow,
 }
 
-/// Collects every exited child. For each one in `groups_of` (a leader of a group steward
+/// Collects every exited child. For each one that `leads_group` (a leader of a group steward
 /// made), the rest of its group is killed *before* the leader is reaped, while the zombie
 /// still holds the group id so it cannot be reused: no process of a run outlives it.
+///
+/// Raw `waitid`/`waitpid` and the C macros decode every status, real-time signals
+/// included: a status that could not be decoded would leave a zombie that blocks the
+/// `WNOWAIT` peek for good.
 pub fn reap(mut leads_group: impl FnMut(u32) -> bool) -> Vec<Reaped> {
     let mut out = Vec::new();
     loop {
-        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
-        let pid = match waitid(Id::All, flags) {
-            Ok(WaitStatus::StillAlive) | Err(_) => break,
-            Ok(status) => match status.pid() {
-                Some(pid) => pid,
-                None => break,
-            },
-        };
-        if leads_group(pid.as_raw() as u32) {
-            let _ = signal::killpg(pid, NixSignal::SIGKILL);
+        // SAFETY: siginfo_t is plain data; waitid fills it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        // SAFETY: a valid pointer to a siginfo_t.
+        if unsafe { libc::waitid(libc::P_ALL, 0, &mut info, flags) } != 0 {
+            break; // ECHILD: no children at all.
         }
-        let how = match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => ExitHow::Code(code),
-            Ok(WaitStatus::Signaled(_, sig, _)) => {
-                ExitHow::Signal(Signal::from_number(sig as i32).unwrap_or(Signal::KILL))
-            }
-            // Stopped/continued are not reported (no WUNTRACED), so this is unreachable
-            // in practice; treat anything else as "still there" and look again later.
-            _ => continue,
+        // SAFETY: waitid succeeded, so si_pid is set (0 when no child has exited).
+        let pid = unsafe { info.si_pid() };
+        if pid == 0 {
+            break;
+        }
+        if leads_group(pid as u32) {
+            let _ = signal_group(pid as u32, Signal::KILL);
+        }
+        let mut status = 0;
+        // SAFETY: reaps the child waitid reported.
+        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } != pid {
+            break;
+        }
+        let how = if libc::WIFSIGNALED(status) {
+            ExitHow::Signal(Signal::from_number(libc::WTERMSIG(status)).unwrap_or(Signal::KILL))
+        } else {
+            ExitHow::Code(libc::WEXITSTATUS(status))
         };
         out.push(Reaped {
-            pid: pid.as_raw() as u32,
+            pid: pid as u32,
             how,
         });
     }
