@@ -22,7 +22,11 @@ fn status_start_stop_restart_by_instance() {
     let pid1 = all[0].instances[1].pid.unwrap();
 
     // Each instance is its own process, told its index.
+    let r = wait_record(&d.path("web.log"), "both instances", |r| {
+        r.starts.len() == 2
+    });
     let text = std::fs::read_to_string(d.path("web.log")).unwrap();
+    assert_eq!(r.starts.iter().map(|s| s.0).collect::<Vec<_>>().len(), 2);
     assert!(
         text.contains(&format!("start {pid0} 0 ")) && text.contains(&format!("start {pid1} 1 ")),
         "{text}"

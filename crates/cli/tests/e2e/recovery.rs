@@ -24,8 +24,10 @@ backoff = { max = "0s" }
         last.counted_as
     );
     assert!(i.failures >= 3);
-    let r = record(&d.path("crashy.log"));
-    assert!(r.starts.len() >= 4, "each restart is a new process");
+    // Each restart is a new process (its record line may trail the status by a moment).
+    let r = wait_record(&d.path("crashy.log"), "4 starts", |r| r.starts.len() >= 4);
+    let pids: std::collections::BTreeSet<u32> = r.starts.iter().map(|s| s.0).collect();
+    assert_eq!(pids.len(), r.starts.len(), "each restart is a new process");
     // Every ended run was reaped: steward leaves no zombie children behind.
     let steward = d.pid();
     d.wait_for("no zombies", |_| {
