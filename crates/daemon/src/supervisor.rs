@@ -255,7 +255,7 @@ impl Supervisor {
         match effect {
             Effect::Spawn => {
                 let result = Launch::for_instance(&rt.spec, key.index).and_then(|l| {
-                    process::spawn(&l).map_err(|e| spawn_error(&rt.spec.command, &e))
+                    process::spawn(&l).map_err(|e| spawn_error(&rt.spec.process.command, &e))
                 });
                 match result {
                     Ok(pid) => {

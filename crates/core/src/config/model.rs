@@ -13,6 +13,8 @@ pub struct Config {
     pub control: ControlSpec,
     /// Services by name; names are unique and ordered so output is stable.
     pub services: BTreeMap<String, ServiceSpec>,
+    /// `[[task]]` entries, in file order: run before any service starts.
+    pub tasks: Vec<TaskSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -37,20 +39,26 @@ pub struct ControlSpec {
     pub socket: Option<PathBuf>,
 }
 
-/// One `[service.NAME]` table.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServiceSpec {
-    pub name: String,
+/// What to run and as whom: the part a service and a startup task share.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProcessSpec {
     /// argv; never empty. `command[0]` is looked up in `PATH` when it has no `/`.
     pub command: Vec<String>,
     pub env: BTreeMap<String, String>,
-    /// `KEY=VALUE` lines read when the instance starts; `env` wins over it.
+    /// `KEY=VALUE` lines read when the process starts; `env` wins over it.
     pub env_file: Option<PathBuf>,
     pub working_dir: Option<PathBuf>,
     pub user: Option<String>,
     pub group: Option<String>,
     /// `None`: the user's own groups from the name service.
     pub supplementary_groups: Option<Vec<String>>,
+}
+
+/// One `[service.NAME]` table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub process: ProcessSpec,
     /// How many copies run; each is told its index (0-based) in `STEWARD_INSTANCE`.
     pub instances: u32,
     pub restart: RestartPolicy,
@@ -68,20 +76,134 @@ pub struct ServiceSpec {
     pub on_give_up: GiveUp,
     pub stop_signal: Signal,
     pub stop_timeout: Duration,
+    /// Speaks systemd's notify protocol: `NOTIFY_SOCKET` is set, and the instance is
+    /// `running` only after `READY=1`.
+    pub notify: bool,
+    /// s6-style readiness (`ready = "fd:3"`): the program writes a newline to this file
+    /// descriptor when it is ready.
+    pub ready_fd: Option<u32>,
+    /// How long an instance may take to become ready (notify, ready fd, readiness probe)
+    /// before the start counts as a failure.
+    pub start_timeout: Duration,
+    /// The instance must send `WATCHDOG=1` at least this often once running.
+    pub watchdog: Option<Duration>,
+    /// Sent when the watchdog expires; SIGKILL follows after `stop_timeout`.
+    pub watchdog_signal: Signal,
+    /// Gates `running`: the instance is ready once this passes `successes` times in a row.
+    pub readiness: Option<Probe>,
+    /// `failures` failures in a row count as a failure of the instance.
+    pub liveness: Option<Probe>,
+    /// Services that must reach a condition before this one starts; stopped after it.
+    pub depends_on: Vec<Dependency>,
+    pub pause: PauseMode,
 }
+
+/// A health check, run by steward.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    pub check: ProbeCheck,
+    /// Wait this long after the process starts before the first check.
+    pub initial_delay: Duration,
+    pub interval: Duration,
+    /// A check that takes longer fails.
+    pub timeout: Duration,
+    /// This many failures in a row make the probe fail.
+    pub failures: u32,
+    /// This many successes in a row make it pass.
+    pub successes: u32,
+}
+
+impl Probe {
+    pub fn new(check: ProbeCheck) -> Probe {
+        Probe {
+            check,
+            initial_delay: Duration::ZERO,
+            interval: Duration::from_secs(10),
+            timeout: Duration::from_secs(1),
+            failures: 3,
+            successes: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeCheck {
+    /// Run this command (as the service's user); exit code 0 passes.
+    Exec { command: Vec<String> },
+    /// Connect to `host:port`; a connection passes.
+    Tcp { address: String },
+    /// `GET` this `http://` URL; a 2xx answer passes.
+    Http { url: String },
+}
+
+/// `depends_on` entry: `service` must reach `condition` first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    pub service: String,
+    pub condition: Condition,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition {
+    /// Its processes have been started.
+    Started,
+    /// It is `running`, that is ready (the default).
+    Running,
+    /// It ran and exited successfully (a one-shot service).
+    Completed,
+}
+
+/// How `steward pause` pauses an instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PauseMode {
+    /// Freeze the whole instance (cgroup freezer, else SIGSTOP to its process group).
+    Freeze,
+    /// Send `pause` / `resume` signals; the program pauses itself, and with `notify` it
+    /// confirms with `X_STEWARD=paused` / `X_STEWARD=continued`.
+    Signal { pause: Signal, resume: Signal },
+}
+
+/// One `[[task]]`: a command run before any service starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskSpec {
+    pub name: String,
+    pub process: ProcessSpec,
+    /// Kill the task's process group after this long; `None` waits for ever.
+    pub timeout: Option<Duration>,
+    pub mode: TaskMode,
+    pub on_failure: TaskFailure,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskMode {
+    /// Run once per state directory: a success is remembered across restarts of steward.
+    Once,
+    /// Run at every start of steward.
+    EveryStart,
+    /// Start it and go on; it is then supervised like a service (restarted on failure).
+    Background,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskFailure {
+    /// steward exits with [`EXIT_TASK_FAILED`]; no service is started.
+    Abort,
+    /// Report it and go on with the next task.
+    Continue,
+}
+
+/// steward's exit code when a task with `on_failure = "abort"` failed.
+pub const EXIT_TASK_FAILED: i32 = 4;
 
 impl ServiceSpec {
     /// A service with every default, running `command`; what an empty table means.
     pub fn with_defaults(name: &str, command: Vec<String>) -> ServiceSpec {
         ServiceSpec {
             name: name.to_string(),
-            command,
-            env: BTreeMap::new(),
-            env_file: None,
-            working_dir: None,
-            user: None,
-            group: None,
-            supplementary_groups: None,
+            process: ProcessSpec {
+                command,
+                ..ProcessSpec::default()
+            },
             instances: 1,
             restart: RestartPolicy::OnFailure,
             failure_flag: false,
@@ -95,7 +217,21 @@ impl ServiceSpec {
             on_give_up: GiveUp::Stay,
             stop_signal: Signal::TERM,
             stop_timeout: Duration::from_secs(10),
+            notify: false,
+            ready_fd: None,
+            start_timeout: Duration::from_secs(90),
+            watchdog: None,
+            watchdog_signal: Signal::ABRT,
+            readiness: None,
+            liveness: None,
+            depends_on: Vec::new(),
+            pause: PauseMode::Freeze,
         }
+    }
+
+    /// Whether `running` waits for something after the process has started.
+    pub fn waits_for_readiness(&self) -> bool {
+        self.notify || self.ready_fd.is_some() || self.readiness.is_some()
     }
 
     /// The recovery action for the `n`th failure (1-based) since the last reset.

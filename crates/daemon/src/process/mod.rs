@@ -17,7 +17,7 @@ use nix::libc;
 use nix::unistd::{Gid, Group, Uid, User};
 
 pub use spawn::spawn;
-use steward_core::config::ServiceSpec;
+use steward_core::config::{ProcessSpec, ServiceSpec};
 use steward_core::machine::ExitHow;
 use steward_core::signal::Signal;
 
@@ -39,22 +39,23 @@ pub struct Identity {
 }
 
 impl Launch {
-    /// The launch of instance `index` of `spec`: steward's environment, then `env_file`,
-    /// then `env`, then `STEWARD_SERVICE` / `STEWARD_INSTANCE`.
-    pub fn for_instance(spec: &ServiceSpec, index: u32) -> Result<Launch, String> {
+    /// The launch of `process`: steward's environment, then `env_file`, then `env`, then
+    /// `extra` (steward's own variables, which the config cannot override).
+    pub fn new(process: &ProcessSpec, extra: &[(&str, String)]) -> Result<Launch, String> {
         let mut env: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
-        if let Some(path) = &spec.env_file {
+        if let Some(path) = &process.env_file {
             for (k, v) in read_env_file(path)? {
                 env.insert(k.into(), v.into());
             }
         }
-        for (k, v) in &spec.env {
+        for (k, v) in &process.env {
             env.insert(k.into(), v.into());
         }
-        env.insert("STEWARD_SERVICE".into(), spec.name.clone().into());
-        env.insert("STEWARD_INSTANCE".into(), index.to_string().into());
+        for (k, v) in extra {
+            env.insert(k.into(), v.into());
+        }
         // exec and chdir both fail with ENOENT; look first so the message says which.
-        if let Some(dir) = &spec.working_dir
+        if let Some(dir) = &process.working_dir
             && !dir.is_dir()
         {
             return Err(format!(
@@ -62,7 +63,7 @@ impl Launch {
                 dir.display()
             ));
         }
-        let identity = resolve_identity(spec)?;
+        let identity = resolve_identity(process)?;
         if let Some(id) = &identity {
             env.insert("USER".into(), id.user.clone().into());
             env.insert("LOGNAME".into(), id.user.clone().into());
@@ -71,20 +72,30 @@ impl Launch {
             }
         }
         Ok(Launch {
-            argv: spec.command.clone(),
+            argv: process.command.clone(),
             env: env.into_iter().collect(),
-            working_dir: spec.working_dir.clone(),
+            working_dir: process.working_dir.clone(),
             identity,
         })
     }
 
-    /// A helper command (recovery or give-up action) run with steward's environment plus
-    /// the service's, as the service's user.
+    /// Instance `index` of `spec`, told who it is in `STEWARD_SERVICE` / `STEWARD_INSTANCE`.
+    pub fn for_instance(spec: &ServiceSpec, index: u32) -> Result<Launch, String> {
+        let extra = [
+            ("STEWARD_SERVICE", spec.name.clone()),
+            ("STEWARD_INSTANCE", index.to_string()),
+        ];
+        Launch::new(&spec.process, &extra)
+    }
+
+    /// A helper command (recovery or give-up action, exec probe) run like the service:
+    /// its environment, its user.
     pub fn for_command(spec: &ServiceSpec, argv: &[String]) -> Result<Launch, String> {
-        let mut launch = Launch::for_instance(spec, 0)?;
-        launch.argv = argv.to_vec();
-        launch.env.retain(|(k, _)| k != "STEWARD_INSTANCE");
-        Ok(launch)
+        let process = ProcessSpec {
+            command: argv.to_vec(),
+            ..spec.process.clone()
+        };
+        Launch::new(&process, &[("STEWARD_SERVICE", spec.name.clone())])
     }
 }
 
@@ -113,7 +124,7 @@ fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, String> {
     Ok(out)
 }
 
-fn resolve_identity(spec: &ServiceSpec) -> Result<Option<Identity>, String> {
+fn resolve_identity(spec: &ProcessSpec) -> Result<Option<Identity>, String> {
     if spec.user.is_none() && spec.group.is_none() && spec.supplementary_groups.is_none() {
         return Ok(None);
     }

@@ -326,6 +326,7 @@ impl Checker<'_> {
             supervisor: SupervisorSpec::default(),
             control: ControlSpec::default(),
             services: BTreeMap::new(),
+            tasks: Vec::new(),
         };
         for (key, value) in doc.iter() {
             if self.broken(key, value) {
@@ -456,20 +457,21 @@ impl Checker<'_> {
                 "command" => {
                     has_command = true;
                     if let Some(argv) = self.command(value, "command") {
-                        spec.command = argv;
+                        spec.process.command = argv;
                     }
                 }
                 "env" => {
                     if let Some(env) = self.env(value) {
-                        spec.env = env;
+                        spec.process.env = env;
                     }
                 }
-                "env_file" => spec.env_file = self.path(value, "env_file"),
-                "working_dir" => spec.working_dir = self.path(value, "working_dir"),
-                "user" => spec.user = self.name_string(value, "user"),
-                "group" => spec.group = self.name_string(value, "group"),
+                "env_file" => spec.process.env_file = self.path(value, "env_file"),
+                "working_dir" => spec.process.working_dir = self.path(value, "working_dir"),
+                "user" => spec.process.user = self.name_string(value, "user"),
+                "group" => spec.process.group = self.name_string(value, "group"),
                 "supplementary_groups" => {
-                    spec.supplementary_groups = self.string_array(value, "supplementary_groups")
+                    spec.process.supplementary_groups =
+                        self.string_array(value, "supplementary_groups")
                 }
                 "instances" => {
                     if let Some(n) = self.integer_in(value, "instances", 0, MAX_INSTANCES) {

@@ -2,6 +2,7 @@
 //! exact position.
 
 use super::*;
+use crate::config::ProcessSpec;
 
 /// (line, column, message, help) of every problem, in order.
 fn problems(src: &str) -> Vec<(usize, usize, String, Option<String>)> {
@@ -91,16 +92,18 @@ fn full_example_resolves_every_field() {
     let s = &c.services["reverse"];
     let expected = ServiceSpec {
         name: "reverse".into(),
-        command: strings(&["reverse-service", "--port", "7000"]),
-        env: [("RUST_LOG", "info"), ("A.B", "x=y")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        env_file: Some("/etc/steward/reverse.env".into()),
-        working_dir: Some("/srv/reverse".into()),
-        user: Some("reverse".into()),
-        group: Some("reverse".into()),
-        supplementary_groups: Some(strings(&["audio", "video"])),
+        process: ProcessSpec {
+            command: strings(&["reverse-service", "--port", "7000"]),
+            env: [("RUST_LOG", "info"), ("A.B", "x=y")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            env_file: Some("/etc/steward/reverse.env".into()),
+            working_dir: Some("/srv/reverse".into()),
+            user: Some("reverse".into()),
+            group: Some("reverse".into()),
+            supplementary_groups: Some(strings(&["audio", "video"])),
+        },
         instances: 3,
         restart: RestartPolicy::Always,
         failure_flag: true,
@@ -130,6 +133,7 @@ fn full_example_resolves_every_field() {
         on_give_up: GiveUp::Exit,
         stop_signal: Signal::INT,
         stop_timeout: Duration::from_secs(90),
+        ..ServiceSpec::with_defaults("reverse", Vec::new())
     };
     assert_eq!(s, &expected);
 
@@ -189,10 +193,13 @@ fn relative_paths_are_relative_to_the_config_file() {
     assert_eq!(c.supervisor.state_dir, Some(PathBuf::from("conf/st")));
     assert_eq!(c.control.socket, Some(PathBuf::from("conf/../s.sock")));
     assert_eq!(
-        c.services["a"].working_dir,
+        c.services["a"].process.working_dir,
         Some(PathBuf::from("conf/work"))
     );
-    assert_eq!(c.services["a"].env_file, Some(PathBuf::from("/abs/a.env")));
+    assert_eq!(
+        c.services["a"].process.env_file,
+        Some(PathBuf::from("/abs/a.env"))
+    );
     // A bare file name: relative to the current directory, which is its directory.
     let c = parse("steward.toml", src).unwrap();
     assert_eq!(c.supervisor.state_dir, Some(PathBuf::from("st")));
@@ -554,7 +561,7 @@ fn env_names() {
         ]
     );
     let s = service("[service.a]\ncommand = [\"a\"]\n[service.a.env]\nA_1 = \"\"\nlower = \"x\"\n");
-    assert_eq!(s.env.len(), 2);
+    assert_eq!(s.process.env.len(), 2);
 }
 
 #[test]
