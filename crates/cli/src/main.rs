@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand};
 use hyper::Method;
 use steward_core::config::{self, Config};
-use steward_proto::{ServiceStatus, State};
+use steward_proto::{ServiceStatus, State, TaskStatus};
 
 /// The built-in demo, run by `steward up --demo`.
 const DEMO: &str = include_str!("../demo.toml");
@@ -62,6 +62,10 @@ enum Command {
     Stop(ControlArgs),
     /// Stop, then start services.
     Restart(ControlArgs),
+    /// Pause services: freeze them, or send their pause signal (`pause` in the config).
+    Pause(ControlArgs),
+    /// Continue paused services.
+    Continue(ControlArgs),
     #[command(name = "__guard", hide = true)]
     Guard,
 }
@@ -112,11 +116,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             })?;
             print_services(&services, *json)?;
+            // The startup tasks, under the whole table (not in --json: that is one document).
+            if name.is_none() && !*json {
+                let tasks: Vec<TaskStatus> =
+                    rt.block_on(client::call_json(&socket, Method::GET, "/v1/tasks"))?;
+                if !tasks.is_empty() {
+                    print!("\n{}", table::render_tasks(&tasks));
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Start(args) => control(&cli, "start", args),
         Command::Stop(args) => control(&cli, "stop", args),
         Command::Restart(args) => control(&cli, "restart", args),
+        Command::Pause(args) => control(&cli, "pause", args),
+        Command::Continue(args) => control(&cli, "continue", args),
     }
 }
 
@@ -313,9 +327,15 @@ fn up(cli: &Cli, demo: bool) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let state_dir = config
+        .supervisor
+        .state_dir
+        .clone()
+        .unwrap_or_else(steward_daemon::paths::default_state_dir);
     let code = rt.block_on(steward_daemon::run(steward_daemon::Options {
         config,
         socket,
+        state_dir,
     }))?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

@@ -2,9 +2,9 @@
 
 use std::fmt::Write;
 
-use steward_proto::{InstanceStatus, ServiceStatus, State};
+use steward_proto::{InstanceStatus, ServiceStatus, State, TaskStatus};
 
-const HEADERS: [&str; 8] = [
+const HEADERS: [&str; 9] = [
     "SERVICE",
     "INST",
     "STATE",
@@ -13,23 +13,61 @@ const HEADERS: [&str; 8] = [
     "RESTARTS",
     "FAILURES",
     "LAST EXIT",
+    "STATUS",
 ];
 
-/// One row per instance, columns aligned; the last column is not padded.
+/// One row per instance, columns aligned. The STATUS column (the service's own `STATUS=`
+/// text, or a failing probe) is shown only when some instance has one.
 pub fn render(services: &[ServiceStatus]) -> String {
-    let rows: Vec<[String; 8]> = services
+    let mut rows: Vec<Vec<String>> = services
         .iter()
         .flat_map(|s| s.instances.iter().map(row))
         .collect();
-    let mut widths = HEADERS.map(str::len);
-    for r in &rows {
+    let mut headers: Vec<&str> = HEADERS.to_vec();
+    if rows.iter().all(|r| r[8].is_empty()) {
+        headers.pop();
+        for r in &mut rows {
+            r.pop();
+        }
+    }
+    let mut out = aligned(&headers, &rows);
+    if rows.is_empty() {
+        out.push_str("(no services)\n");
+    }
+    out
+}
+
+/// The startup tasks, in order.
+pub fn render_tasks(tasks: &[TaskStatus]) -> String {
+    let rows: Vec<Vec<String>> = tasks
+        .iter()
+        .map(|t| {
+            let state = match t.pid {
+                Some(pid) => format!("{} (pid {pid})", t.state),
+                None => t.state.clone(),
+            };
+            vec![
+                t.name.clone(),
+                t.mode.clone(),
+                state,
+                t.outcome.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    aligned(&["TASK", "MODE", "STATE", "OUTCOME"], &rows)
+}
+
+/// Columns padded to their widest cell; the last column is not padded.
+fn aligned(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in rows {
         for (w, cell) in widths.iter_mut().zip(r) {
             *w = (*w).max(cell.chars().count());
         }
     }
+    let headers: Vec<String> = headers.iter().map(|h| h.to_string()).collect();
     let mut out = String::new();
-    let headers = HEADERS.map(String::from);
-    for r in std::iter::once(&headers).chain(&rows) {
+    for r in std::iter::once(&headers).chain(rows) {
         let mut line = String::new();
         for (i, cell) in r.iter().enumerate() {
             if i + 1 == r.len() {
@@ -41,13 +79,10 @@ pub fn render(services: &[ServiceStatus]) -> String {
         out.push_str(line.trim_end());
         out.push('\n');
     }
-    if rows.is_empty() {
-        out.push_str("(no services)\n");
-    }
     out
 }
 
-fn row(i: &InstanceStatus) -> [String; 8] {
+fn row(i: &InstanceStatus) -> Vec<String> {
     let uptime = if i.state == State::Running {
         human(i.since_seconds)
     } else {
@@ -57,7 +92,17 @@ fn row(i: &InstanceStatus) -> [String; 8] {
         .last_exit
         .as_ref()
         .map_or("-".to_string(), |e| e.counted_as.clone());
-    [
+    let failing = i.probes.iter().find(|p| p.passing == Some(false));
+    let note = match (i.notify.as_ref().and_then(|n| n.status.clone()), failing) {
+        (Some(text), _) => text,
+        (None, Some(p)) => format!(
+            "{} failing: {}",
+            p.kind,
+            p.last_error.clone().unwrap_or_default()
+        ),
+        (None, None) => String::new(),
+    };
+    vec![
         i.name.clone(),
         i.instance.to_string(),
         state_text(i),
@@ -66,6 +111,7 @@ fn row(i: &InstanceStatus) -> [String; 8] {
         i.restarts.to_string(),
         i.failures.to_string(),
         last,
+        note,
     ]
 }
 

@@ -7,8 +7,11 @@
 //! tested without processes and without sleeping.
 
 pub mod config;
+pub mod deps;
 pub mod diagnostic;
 pub mod duration;
 pub mod machine;
+pub mod notify;
 pub mod signal;
+pub mod tasks;
 pub mod time;

@@ -1,16 +1,21 @@
 //! The life of one service instance as a pure function: [`step`] takes the instance, its
 //! spec, an [`Input`] and the time, updates the instance and returns the [`Effect`]s the
-//! daemon must carry out. It never sleeps: when the instance needs to be woken later it sets
-//! [`Instance::deadline`], and the daemon feeds [`Input::Tick`] once that time has come.
+//! daemon must carry out. It never sleeps: every timer of an instance (restart delay, stop
+//! timeout, start timeout, watchdog, next probe, pause confirmation) lives in the instance,
+//! [`Instance::deadline`] is the earliest, and the daemon feeds [`Input::Tick`] then.
 //!
 //! ```text
-//!              Start                 Spawned              exit (not asked)
-//!   stopped ───────────▶ start-pending ──────▶ running ──────────────┐
-//!      ▲                      ▲                   │ Stop             ▼
-//!      │ exit                 │ Tick (delay)      ▼            classify: failure?
-//!      └──────────────── stop-pending         backoff ◀── restart ──┤
-//!                                                                   ├─▶ stopped
-//!   failed ◀── max_failures / action none / restart=never ──────────┘
+//!            Start            Spawned + ready              exit (not asked)
+//!  stopped ────────▶ start-pending ────────▶ running ───────────────────┐
+//!     ▲                   ▲              Pause │  ▲ Continue           ▼
+//!     │                   │                    ▼  │             classify: failure?
+//!     │                   │   pause-pending ▶ paused ▶ continue-pending  │
+//!     │ exit              │ Tick (delay)                                 │
+//!     └──── stop-pending ◀┼── Stop, or unhealthy (watchdog, liveness,    │
+//!                         │   start timeout) from any live state         │
+//!                      backoff ◀──────────────── restart ────────────────┤
+//!  failed ◀── max_failures / action none / restart = "never" ────────────┤
+//!  stopped ◀── clean exit, not restarted ────────────────────────────────┘
 //! ```
 //!
 //! How a run ended is decided once, in [`classify`], following the failure table of the
@@ -19,17 +24,21 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::config::{GiveUp, RecoveryAction, RestartPolicy, ServiceSpec};
+use crate::config::{GiveUp, PauseMode, RecoveryAction, RestartPolicy, ServiceSpec};
 use crate::signal::Signal;
 use crate::time::Instant;
 
-/// The lifecycle states (the SCM's, plus `backoff` and `failed`).
+/// The lifecycle states: the SCM's seven, plus `backoff` and `failed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
     Stopped,
+    /// Started, not yet ready (notify, ready fd, readiness probe).
     StartPending,
     Running,
     StopPending,
+    PausePending,
+    Paused,
+    ContinuePending,
     /// Waiting to restart after an exit.
     Backoff,
     /// Gave up; needs an operator's start or a reload.
@@ -43,6 +52,9 @@ impl State {
             State::StartPending => "start-pending",
             State::Running => "running",
             State::StopPending => "stop-pending",
+            State::PausePending => "pause-pending",
+            State::Paused => "paused",
+            State::ContinuePending => "continue-pending",
             State::Backoff => "backoff",
             State::Failed => "failed",
         }
@@ -50,7 +62,15 @@ impl State {
 
     /// A state the instance stays in until something happens (not a transition).
     pub fn is_settled(self) -> bool {
-        !matches!(self, State::StartPending | State::StopPending)
+        !matches!(
+            self,
+            State::StartPending | State::StopPending | State::PausePending | State::ContinuePending
+        )
+    }
+
+    /// A process is up and has not been asked to pause.
+    fn is_live(self) -> bool {
+        matches!(self, State::StartPending | State::Running)
     }
 }
 
@@ -84,7 +104,7 @@ pub enum ExitKind {
     ExitCode,
     /// Killed by a signal steward did not send.
     Signaled,
-    /// steward killed it because its health failed (watchdog, liveness).
+    /// steward stopped it because its health failed (watchdog, liveness, start timeout).
     Unhealthy(String),
     /// The process could not be started at all.
     SpawnFailed(String),
@@ -140,6 +160,24 @@ impl ExitRecord {
     }
 }
 
+/// The two kinds of health probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProbeKind {
+    /// Gates `running`; afterwards only reported.
+    Readiness,
+    /// Failing it is a failure of the instance.
+    Liveness,
+}
+
+impl ProbeKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeKind::Readiness => "readiness",
+            ProbeKind::Liveness => "liveness",
+        }
+    }
+}
+
 /// Something that happened to an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
@@ -149,18 +187,60 @@ pub enum Input {
     Stop,
     /// Down, then up again.
     Restart,
+    /// An operator wants it paused; see [`refusal`] for when that is allowed.
+    Pause,
+    Continue,
     /// The daemon started the process asked for by [`Effect::Spawn`].
-    Spawned { pid: u32 },
+    Spawned {
+        pid: u32,
+    },
     /// The daemon could not start it (bad executable, user, directory...).
-    SpawnFailed { error: String },
+    SpawnFailed {
+        error: String,
+    },
     /// A process of this instance was reaped.
-    Exited { pid: u32, how: ExitHow },
+    Exited {
+        pid: u32,
+        how: ExitHow,
+    },
     /// [`Instance::deadline`] has come (spurious ticks are ignored).
     Tick,
+    /// `READY=1`, or a newline on the ready fd.
+    Ready,
+    /// `RELOADING=1`: the service reloads itself; `READY=1` ends it.
+    Reloading,
     /// The service said `STOPPING=1`: a non-zero exit now follows the failure flag.
     StoppingAnnounced,
+    /// `STATUS=...`
+    Status(String),
+    /// `MAINPID=...`
+    MainPid(u32),
+    /// `ERRNO=...`
+    Errno(i32),
+    /// `EXIT_STATUS=...`
+    ExitStatus(String),
+    /// `WATCHDOG=1`
+    WatchdogPing,
+    /// `WATCHDOG_USEC=...`: a new watchdog period (zero turns it off).
+    WatchdogPeriod(Duration),
+    /// `EXTEND_TIMEOUT_USEC=...`: the start (or stop) may take this much longer from now.
+    ExtendTimeout(Duration),
     /// A health check failed: stop it with `signal` and count the exit as a failure.
-    Unhealthy { reason: String, signal: Signal },
+    Unhealthy {
+        reason: String,
+        signal: Signal,
+    },
+    /// The instance is paused: frozen by steward, or confirmed by `X_STEWARD=paused`.
+    PauseDone,
+    /// The instance runs again: thawed, or confirmed by `X_STEWARD=continued`.
+    ContinueDone,
+    /// A probe asked for by [`Effect::Probe`] finished.
+    ProbeResult {
+        kind: ProbeKind,
+        generation: u64,
+        ok: bool,
+        detail: String,
+    },
 }
 
 /// What the daemon must do.
@@ -170,6 +250,12 @@ pub enum Effect {
     Spawn,
     /// Send `signal` to the process group led by `pid`.
     Signal { pid: u32, signal: Signal },
+    /// Freeze every process of the instance; answer with [`Input::PauseDone`].
+    Freeze { pid: u32 },
+    /// Thaw them; answer with [`Input::ContinueDone`].
+    Thaw { pid: u32 },
+    /// Run the probe once; answer with [`Input::ProbeResult`] carrying `generation`.
+    Probe { kind: ProbeKind, generation: u64 },
     /// Run a command on the instance's behalf (not waited for).
     Run {
         command: Vec<String>,
@@ -191,6 +277,73 @@ pub enum RunPurpose {
     GiveUp,
 }
 
+/// What the service told steward through the notify socket, for this run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Notified {
+    pub ready: bool,
+    pub reloading: bool,
+    pub stopping: bool,
+    pub status: Option<String>,
+    pub main_pid: Option<u32>,
+    pub errno: Option<i32>,
+    pub exit_status: Option<String>,
+}
+
+/// One probe's results for the current run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProbeState {
+    /// `None` until the threshold of successes or failures is reached once.
+    pub passing: Option<bool>,
+    pub consecutive_ok: u32,
+    pub consecutive_failed: u32,
+    pub last_error: Option<String>,
+    pub last_checked: Option<Instant>,
+}
+
+/// Every timer of an instance; [`Instance::deadline`] is the earliest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Timers {
+    restart: Option<Instant>,
+    stop: Option<Instant>,
+    start: Option<Instant>,
+    watchdog: Option<Instant>,
+    readiness: Option<Instant>,
+    liveness: Option<Instant>,
+    /// Waiting for `X_STEWARD=paused|continued`.
+    confirm: Option<Instant>,
+}
+
+impl Timers {
+    fn all(&self) -> [Option<Instant>; 7] {
+        [
+            self.restart,
+            self.stop,
+            self.start,
+            self.watchdog,
+            self.readiness,
+            self.liveness,
+            self.confirm,
+        ]
+    }
+
+    fn probe(&mut self, kind: ProbeKind) -> &mut Option<Instant> {
+        match kind {
+            ProbeKind::Readiness => &mut self.readiness,
+            ProbeKind::Liveness => &mut self.liveness,
+        }
+    }
+
+    /// Takes `slot` if it is due at `now`.
+    fn due(slot: &mut Option<Instant>, now: Instant) -> bool {
+        if slot.is_some_and(|at| at <= now) {
+            *slot = None;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// One instance's state. The daemon owns it and changes it only through [`step`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Instance {
@@ -200,7 +353,7 @@ pub struct Instance {
     pub since: Instant,
     /// Why it is in `state`.
     pub reason: String,
-    /// The live process (also its process group id).
+    /// The live process (also its process group and session id).
     pub pid: Option<u32>,
     /// When the live process was started.
     pub started_at: Option<Instant>,
@@ -211,16 +364,18 @@ pub struct Instance {
     /// Consecutive quick automatic restarts, for the crash-loop backoff.
     backoff_streak: u32,
     pub last_exit: Option<ExitRecord>,
-    /// When the daemon must feed [`Input::Tick`].
-    pub deadline: Option<Instant>,
     /// How many processes were started, ever; tells one run from the next.
     pub generation: u64,
+    pub notified: Notified,
+    pub readiness: ProbeState,
+    pub liveness: ProbeState,
+    /// The current watchdog period (the config's, unless `WATCHDOG_USEC=` changed it).
+    pub watchdog: Option<Duration>,
+    timers: Timers,
     /// The operator's wish while a stop is in progress: start again once down.
     start_when_stopped: bool,
     /// Why steward is stopping the live process (decides how its exit counts).
     stopping: Option<StopCause>,
-    /// The live process announced `STOPPING=1`.
-    announced_stopping: bool,
     /// Mixed into the jitter so instances spread out; the daemon picks it at random.
     jitter_seed: u64,
 }
@@ -244,13 +399,21 @@ impl Instance {
             failures: 0,
             backoff_streak: 0,
             last_exit: None,
-            deadline: None,
             generation: 0,
+            notified: Notified::default(),
+            readiness: ProbeState::default(),
+            liveness: ProbeState::default(),
+            watchdog: None,
+            timers: Timers::default(),
             start_when_stopped: false,
             stopping: None,
-            announced_stopping: false,
             jitter_seed,
         }
+    }
+
+    /// When the daemon must feed [`Input::Tick`]: the earliest timer.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.timers.all().into_iter().flatten().min()
     }
 
     /// The failure count as of `now`: zero once the instance has been running for
@@ -267,6 +430,7 @@ impl Instance {
     pub fn wants_up(&self) -> bool {
         match self.state {
             State::StartPending | State::Running | State::Backoff => true,
+            State::PausePending | State::Paused | State::ContinuePending => true,
             State::StopPending => self.start_when_stopped || self.stopping_for_health(),
             State::Stopped | State::Failed => false,
         }
@@ -275,6 +439,39 @@ impl Instance {
     fn stopping_for_health(&self) -> bool {
         matches!(self.stopping, Some(StopCause::Unhealthy { .. }))
     }
+
+    fn probe_mut(&mut self, kind: ProbeKind) -> &mut ProbeState {
+        match kind {
+            ProbeKind::Readiness => &mut self.readiness,
+            ProbeKind::Liveness => &mut self.liveness,
+        }
+    }
+}
+
+/// Why an operator's `input` cannot apply to `inst` now, if it cannot (an API 409).
+/// Everything but pause and continue always applies.
+pub fn refusal(inst: &Instance, input: &Input) -> Option<String> {
+    let ok = match input {
+        Input::Pause => matches!(
+            inst.state,
+            State::Running | State::PausePending | State::Paused
+        ),
+        Input::Continue => {
+            matches!(
+                inst.state,
+                State::Running | State::Paused | State::ContinuePending
+            )
+        }
+        _ => true,
+    };
+    (!ok).then(|| {
+        let what = if *input == Input::Pause {
+            "a running instance can be paused"
+        } else {
+            "a paused instance can be continued"
+        };
+        format!("it is {}; only {what}", inst.state)
+    })
 }
 
 /// Advances `inst` by one input. See the module docs for the picture.
@@ -288,16 +485,12 @@ pub fn step(inst: &mut Instance, spec: &ServiceSpec, input: Input, now: Instant)
                 // A human's start is never blocked by the automatic budget.
                 inst.failures = 0;
                 inst.backoff_streak = 0;
-                spawn(inst, now, "started by request", &mut fx);
+                spawn(inst, spec, now, "started by request", &mut fx);
             }
             State::StopPending => inst.start_when_stopped = true,
-            State::StartPending | State::Running => {}
+            _ => {}
         },
         Input::Stop => match inst.state {
-            State::StartPending | State::Running => {
-                inst.start_when_stopped = false;
-                request_stop(inst, spec, now, "stop requested", &mut fx);
-            }
             State::StopPending => {
                 inst.start_when_stopped = false;
                 // A health stop becomes a requested one: the operator wants it down.
@@ -306,7 +499,7 @@ pub fn step(inst: &mut Instance, spec: &ServiceSpec, input: Input, now: Instant)
                 }
             }
             State::Backoff | State::Failed => {
-                inst.deadline = None;
+                inst.timers.restart = None;
                 transition(
                     inst,
                     State::Stopped,
@@ -316,28 +509,53 @@ pub fn step(inst: &mut Instance, spec: &ServiceSpec, input: Input, now: Instant)
                 );
             }
             State::Stopped => {}
+            _ => {
+                inst.start_when_stopped = false;
+                request_stop(inst, spec, now, "stop requested", &mut fx);
+            }
         },
         Input::Restart => {
             // An operator's restart starts a clean slate, whatever the state.
             inst.failures = 0;
             inst.backoff_streak = 0;
             match inst.state {
-                State::StartPending | State::Running => {
+                State::StopPending => inst.start_when_stopped = true,
+                State::Stopped | State::Failed | State::Backoff => {
+                    spawn(inst, spec, now, "restarted by request", &mut fx);
+                }
+                _ => {
                     inst.start_when_stopped = true;
                     request_stop(inst, spec, now, "restart requested", &mut fx);
                 }
-                State::StopPending => inst.start_when_stopped = true,
-                State::Stopped | State::Failed | State::Backoff => {
-                    spawn(inst, now, "restarted by request", &mut fx);
-                }
+            }
+        }
+        Input::Pause => pause(inst, spec, now, &mut fx),
+        Input::Continue => resume(inst, spec, now, &mut fx),
+        Input::PauseDone => {
+            if inst.state == State::PausePending {
+                inst.timers.confirm = None;
+                transition(inst, State::Paused, now, "paused".into(), &mut fx);
+            }
+        }
+        Input::ContinueDone => {
+            if inst.state == State::ContinuePending {
+                inst.timers.confirm = None;
+                enter_running(inst, spec, now, "continued", &mut fx);
             }
         }
         Input::Spawned { pid } => {
             if inst.state == State::StartPending && inst.pid.is_none() {
                 inst.pid = Some(pid);
                 inst.started_at = Some(now);
-                let reason = format!("started, pid {pid}");
-                transition(inst, State::Running, now, reason, &mut fx);
+                if spec.waits_for_readiness() {
+                    inst.timers.start = Some(now + spec.start_timeout);
+                    if let Some(probe) = &spec.readiness {
+                        inst.timers.readiness = Some(now + probe.initial_delay);
+                    }
+                    inst.reason = format!("started, pid {pid}; waiting until ready");
+                } else {
+                    enter_running(inst, spec, now, &format!("started, pid {pid}"), &mut fx);
+                }
             }
         }
         Input::SpawnFailed { error } => {
@@ -352,29 +570,259 @@ pub fn step(inst: &mut Instance, spec: &ServiceSpec, input: Input, now: Instant)
                 after_exit(inst, spec, Some(how), kind, now, &mut fx);
             }
         }
-        Input::Tick => {
-            if inst.deadline.is_some_and(|d| d <= now) {
-                inst.deadline = None;
-                on_deadline(inst, spec, now, &mut fx);
+        Input::Tick => on_timers(inst, spec, now, &mut fx),
+        Input::Ready => {
+            if inst.pid.is_some() {
+                inst.notified.ready = true;
+                inst.notified.reloading = false;
+            }
+        }
+        Input::Reloading => {
+            if inst.pid.is_some() {
+                inst.notified.reloading = true;
             }
         }
         Input::StoppingAnnounced => {
             if inst.pid.is_some() {
-                inst.announced_stopping = true;
+                inst.notified.stopping = true;
+            }
+        }
+        Input::Status(text) => inst.notified.status = Some(text),
+        Input::MainPid(pid) => inst.notified.main_pid = Some(pid),
+        Input::Errno(n) => inst.notified.errno = Some(n),
+        Input::ExitStatus(s) => inst.notified.exit_status = Some(s),
+        Input::WatchdogPing => {
+            if let (State::Running, Some(period)) = (inst.state, inst.watchdog) {
+                inst.timers.watchdog = Some(now + period);
+            }
+        }
+        Input::WatchdogPeriod(period) => {
+            inst.watchdog = (!period.is_zero()).then_some(period);
+            if inst.state == State::Running {
+                inst.timers.watchdog = inst.watchdog.map(|p| now + p);
+            }
+        }
+        Input::ExtendTimeout(more) => {
+            let later = |slot: &mut Option<Instant>| {
+                if let Some(at) = slot {
+                    *at = (*at).max(now + more);
+                }
+            };
+            match inst.state {
+                State::StartPending => later(&mut inst.timers.start),
+                State::StopPending
+                    if !matches!(inst.stopping, Some(StopCause::Requested { killed: true })) =>
+                {
+                    later(&mut inst.timers.stop)
+                }
+                _ => {}
             }
         }
         Input::Unhealthy { reason, signal } => {
-            if let (State::StartPending | State::Running, Some(pid)) = (inst.state, inst.pid) {
-                inst.stopping = Some(StopCause::Unhealthy {
-                    reason: reason.clone(),
-                });
-                inst.deadline = Some(now + spec.stop_timeout);
-                fx.push(Effect::Signal { pid, signal });
-                transition(inst, State::StopPending, now, reason, &mut fx);
+            if inst.state.is_live() {
+                stop_unhealthy(inst, spec, now, reason, signal, &mut fx);
+            }
+        }
+        Input::ProbeResult {
+            kind,
+            generation,
+            ok,
+            detail,
+        } => {
+            if generation == inst.generation && inst.state.is_live() {
+                probe_result(inst, spec, kind, ok, detail, now, &mut fx);
             }
         }
     }
+    // Ready once every configured sign of readiness is there.
+    if inst.state == State::StartPending && inst.pid.is_some() && is_ready(inst, spec) {
+        enter_running(inst, spec, now, "ready", &mut fx);
+    }
     fx
+}
+
+fn is_ready(inst: &Instance, spec: &ServiceSpec) -> bool {
+    let signalled = !(spec.notify || spec.ready_fd.is_some()) || inst.notified.ready;
+    let probed = spec.readiness.is_none() || inst.readiness.passing == Some(true);
+    signalled && probed
+}
+
+/// Enters `running` (from start or continue): the watchdog and the probes run again.
+fn enter_running(
+    inst: &mut Instance,
+    spec: &ServiceSpec,
+    now: Instant,
+    why: &str,
+    fx: &mut Vec<Effect>,
+) {
+    inst.timers.start = None;
+    inst.timers.watchdog = inst.watchdog.map(|p| now + p);
+    if let Some(probe) = &spec.liveness {
+        let first = inst
+            .started_at
+            .map_or(now, |s| s + probe.initial_delay)
+            .max(now);
+        inst.timers.liveness = Some(first);
+    }
+    if spec.readiness.is_some() && inst.timers.readiness.is_none() {
+        inst.timers.readiness = Some(now);
+    }
+    transition(inst, State::Running, now, why.to_string(), fx);
+}
+
+fn on_timers(inst: &mut Instance, spec: &ServiceSpec, now: Instant, fx: &mut Vec<Effect>) {
+    if Timers::due(&mut inst.timers.restart, now) && inst.state == State::Backoff {
+        inst.restarts += 1;
+        spawn(inst, spec, now, "restarted after backoff", fx);
+    }
+    if Timers::due(&mut inst.timers.stop, now)
+        && inst.state == State::StopPending
+        && let Some(pid) = inst.pid
+    {
+        // stop_timeout is up: escalate once; the exit will follow.
+        if let Some(StopCause::Requested { killed }) = &mut inst.stopping {
+            *killed = true;
+        }
+        fx.push(Effect::Signal {
+            pid,
+            signal: Signal::KILL,
+        });
+        inst.reason = format!("did not stop within {:?}; sent SIGKILL", spec.stop_timeout);
+    }
+    if Timers::due(&mut inst.timers.start, now) && inst.state == State::StartPending {
+        let reason = format!("not ready within start_timeout ({:?})", spec.start_timeout);
+        stop_unhealthy(inst, spec, now, reason, spec.stop_signal, fx);
+    }
+    if Timers::due(&mut inst.timers.watchdog, now)
+        && inst.state == State::Running
+        && let Some(period) = inst.watchdog
+    {
+        let reason = format!("watchdog expired (no WATCHDOG=1 for {period:?})");
+        stop_unhealthy(inst, spec, now, reason, spec.watchdog_signal, fx);
+    }
+    for kind in [ProbeKind::Readiness, ProbeKind::Liveness] {
+        if Timers::due(inst.timers.probe(kind), now) && inst.state.is_live() {
+            fx.push(Effect::Probe {
+                kind,
+                generation: inst.generation,
+            });
+        }
+    }
+    if Timers::due(&mut inst.timers.confirm, now)
+        && matches!(inst.state, State::PausePending | State::ContinuePending)
+    {
+        let why = if inst.state == State::PausePending {
+            "did not confirm the pause in time; still running"
+        } else {
+            "did not confirm it continued in time; taken as running"
+        };
+        enter_running(inst, spec, now, why, fx);
+    }
+}
+
+fn probe_result(
+    inst: &mut Instance,
+    spec: &ServiceSpec,
+    kind: ProbeKind,
+    ok: bool,
+    detail: String,
+    now: Instant,
+    fx: &mut Vec<Effect>,
+) {
+    let Some(probe) = (match kind {
+        ProbeKind::Readiness => spec.readiness.as_ref(),
+        ProbeKind::Liveness => spec.liveness.as_ref(),
+    }) else {
+        return;
+    };
+    let state = inst.probe_mut(kind);
+    state.last_checked = Some(now);
+    if ok {
+        state.consecutive_ok += 1;
+        state.consecutive_failed = 0;
+        if state.consecutive_ok >= probe.successes {
+            state.passing = Some(true);
+        }
+    } else {
+        state.consecutive_failed += 1;
+        state.consecutive_ok = 0;
+        state.last_error = Some(detail.clone());
+        if state.consecutive_failed >= probe.failures {
+            state.passing = Some(false);
+        }
+    }
+    let failed = state.passing == Some(false) && !ok;
+    let failed_count = state.consecutive_failed;
+    *inst.timers.probe(kind) = Some(now + probe.interval);
+    if kind == ProbeKind::Liveness && failed && inst.state == State::Running {
+        let reason = format!("liveness probe failed {failed_count} times: {detail}");
+        stop_unhealthy(inst, spec, now, reason, spec.stop_signal, fx);
+    }
+}
+
+fn pause(inst: &mut Instance, spec: &ServiceSpec, now: Instant, fx: &mut Vec<Effect>) {
+    let (State::Running, Some(pid)) = (inst.state, inst.pid) else {
+        return;
+    };
+    suspend_health(inst);
+    match &spec.pause {
+        PauseMode::Freeze => fx.push(Effect::Freeze { pid }),
+        PauseMode::Signal { pause, .. } => {
+            fx.push(Effect::Signal {
+                pid,
+                signal: *pause,
+            });
+            if spec.notify {
+                inst.timers.confirm = Some(now + spec.stop_timeout);
+            }
+        }
+    }
+    transition(inst, State::PausePending, now, "pause requested".into(), fx);
+    // A signal-paused service that cannot confirm is taken at its word.
+    if matches!(spec.pause, PauseMode::Signal { .. }) && !spec.notify {
+        transition(
+            inst,
+            State::Paused,
+            now,
+            "paused (pause signal sent)".into(),
+            fx,
+        );
+    }
+}
+
+fn resume(inst: &mut Instance, spec: &ServiceSpec, now: Instant, fx: &mut Vec<Effect>) {
+    let (State::Paused, Some(pid)) = (inst.state, inst.pid) else {
+        return;
+    };
+    match &spec.pause {
+        PauseMode::Freeze => fx.push(Effect::Thaw { pid }),
+        PauseMode::Signal { resume, .. } => {
+            fx.push(Effect::Signal {
+                pid,
+                signal: *resume,
+            });
+            if spec.notify {
+                inst.timers.confirm = Some(now + spec.stop_timeout);
+            }
+        }
+    }
+    transition(
+        inst,
+        State::ContinuePending,
+        now,
+        "continue requested".into(),
+        fx,
+    );
+    if matches!(spec.pause, PauseMode::Signal { .. }) && !spec.notify {
+        enter_running(inst, spec, now, "continued (continue signal sent)", fx);
+    }
+}
+
+/// While paused, a frozen process cannot answer: no watchdog, no probes.
+fn suspend_health(inst: &mut Instance) {
+    inst.timers.watchdog = None;
+    inst.timers.readiness = None;
+    inst.timers.liveness = None;
 }
 
 /// Decides what an exit counted as: the failure table, row by row.
@@ -385,7 +833,7 @@ pub fn classify(inst: &Instance, spec: &ServiceSpec, how: ExitHow) -> ExitKind {
         (Some(StopCause::Unhealthy { reason }), _) => ExitKind::Unhealthy(reason.clone()),
         (None, ExitHow::Signal(_)) => ExitKind::Signaled,
         (None, ExitHow::Code(code)) if spec.is_success_code(code) => ExitKind::Success,
-        (None, ExitHow::Code(_)) if inst.announced_stopping => {
+        (None, ExitHow::Code(_)) if inst.notified.stopping => {
             if spec.failure_flag {
                 ExitKind::ReportedStopFailed
             } else {
@@ -393,30 +841,6 @@ pub fn classify(inst: &Instance, spec: &ServiceSpec, how: ExitHow) -> ExitKind {
             }
         }
         (None, ExitHow::Code(_)) => ExitKind::ExitCode,
-    }
-}
-
-fn on_deadline(inst: &mut Instance, spec: &ServiceSpec, now: Instant, fx: &mut Vec<Effect>) {
-    match inst.state {
-        State::StopPending => {
-            // stop_timeout is up: escalate once; the exit will follow.
-            if let Some(pid) = inst.pid {
-                if let Some(StopCause::Requested { killed }) = &mut inst.stopping {
-                    *killed = true;
-                }
-                fx.push(Effect::Signal {
-                    pid,
-                    signal: Signal::KILL,
-                });
-                let why = format!("did not stop within {:?}; sent SIGKILL", spec.stop_timeout);
-                inst.reason = why;
-            }
-        }
-        State::Backoff => {
-            inst.restarts += 1;
-            spawn(inst, now, "restarted after backoff", fx);
-        }
-        _ => {}
     }
 }
 
@@ -432,9 +856,8 @@ fn after_exit(
 ) {
     let ran_for = inst.started_at.map_or(Duration::ZERO, |s| now - s);
     inst.pid = None;
-    inst.deadline = None;
+    inst.timers = Timers::default();
     inst.stopping = None;
-    inst.announced_stopping = false;
     let record = ExitRecord {
         how,
         kind: kind.clone(),
@@ -447,7 +870,7 @@ fn after_exit(
     // Asked to stop: down, or up again for a restart.
     if matches!(kind, ExitKind::StopRequested | ExitKind::StopTimedOut) {
         if std::mem::take(&mut inst.start_when_stopped) {
-            spawn(inst, now, "restarted by request", fx);
+            spawn(inst, spec, now, "restarted by request", fx);
         } else {
             transition(inst, State::Stopped, now, described, fx);
         }
@@ -540,9 +963,9 @@ fn restart_after(
     }
     if wait.is_zero() {
         inst.restarts += 1;
-        spawn(inst, now, &format!("restarted after {why}"), fx);
+        spawn(inst, spec, now, &format!("restarted after {why}"), fx);
     } else {
-        inst.deadline = Some(now + wait);
+        inst.timers.restart = Some(now + wait);
         transition(
             inst,
             State::Backoff,
@@ -576,15 +999,26 @@ fn unit_interval(x: u64) -> f64 {
     (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
-fn spawn(inst: &mut Instance, now: Instant, why: &str, fx: &mut Vec<Effect>) {
+fn spawn(inst: &mut Instance, spec: &ServiceSpec, now: Instant, why: &str, fx: &mut Vec<Effect>) {
     debug_assert!(inst.pid.is_none(), "spawn with a live process");
-    inst.deadline = None;
+    inst.timers = Timers::default();
     inst.stopping = None;
-    inst.announced_stopping = false;
     inst.start_when_stopped = false;
+    inst.notified = Notified::default();
+    inst.readiness = ProbeState::default();
+    inst.liveness = ProbeState::default();
+    inst.watchdog = spec.watchdog;
     inst.generation += 1;
     fx.push(Effect::Spawn);
     transition(inst, State::StartPending, now, why.to_string(), fx);
+}
+
+/// Timers that belong to a live run (not the restart timer).
+fn clear_run_timers(inst: &mut Instance) {
+    inst.timers = Timers {
+        restart: inst.timers.restart,
+        ..Timers::default()
+    };
 }
 
 fn request_stop(
@@ -596,12 +1030,21 @@ fn request_stop(
 ) {
     match inst.pid {
         Some(pid) => {
+            let paused = matches!(
+                inst.state,
+                State::PausePending | State::Paused | State::ContinuePending
+            );
             inst.stopping = Some(StopCause::Requested { killed: false });
-            inst.deadline = Some(now + spec.stop_timeout);
+            clear_run_timers(inst);
+            inst.timers.stop = Some(now + spec.stop_timeout);
             fx.push(Effect::Signal {
                 pid,
                 signal: spec.stop_signal,
             });
+            // A frozen process only sees the stop signal once thawed.
+            if paused && spec.pause == PauseMode::Freeze {
+                fx.push(Effect::Thaw { pid });
+            }
             transition(inst, State::StopPending, now, why.to_string(), fx);
         }
         // Start pending with no process yet: nothing to signal.
@@ -609,10 +1052,29 @@ fn request_stop(
             let restart = std::mem::take(&mut inst.start_when_stopped);
             transition(inst, State::Stopped, now, why.to_string(), fx);
             if restart {
-                spawn(inst, now, "restarted by request", fx);
+                spawn(inst, spec, now, "restarted by request", fx);
             }
         }
     }
+}
+
+/// Stops a live instance whose health failed; its exit will count as a failure.
+fn stop_unhealthy(
+    inst: &mut Instance,
+    spec: &ServiceSpec,
+    now: Instant,
+    reason: String,
+    signal: Signal,
+    fx: &mut Vec<Effect>,
+) {
+    let Some(pid) = inst.pid else { return };
+    inst.stopping = Some(StopCause::Unhealthy {
+        reason: reason.clone(),
+    });
+    clear_run_timers(inst);
+    inst.timers.stop = Some(now + spec.stop_timeout);
+    fx.push(Effect::Signal { pid, signal });
+    transition(inst, State::StopPending, now, reason, fx);
 }
 
 fn transition(inst: &mut Instance, to: State, now: Instant, reason: String, fx: &mut Vec<Effect>) {

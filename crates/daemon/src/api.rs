@@ -109,6 +109,7 @@ fn router(ctx: Ctx) -> Router {
     Router::new()
         .route("/v1/services", get(list))
         .route("/v1/services/{name}", get(show))
+        .route("/v1/tasks", get(tasks))
         .route("/v1/services/{name}/{action}", post(control))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -146,6 +147,22 @@ async fn list(State(ctx): State<Ctx>) -> Response {
     .into_response()
 }
 
+async fn tasks(State(ctx): State<Ctx>) -> Response {
+    let (tx, rx) = oneshot::channel();
+    if ctx
+        .loop_tx
+        .send(Request::Tasks { reply: tx })
+        .await
+        .is_err()
+    {
+        return ApiError::new(503, "steward is shutting down").into_response();
+    }
+    match rx.await {
+        Ok(list) => Json(list).into_response(),
+        Err(_) => ApiError::new(503, "steward is shutting down").into_response(),
+    }
+}
+
 async fn show(State(ctx): State<Ctx>, UrlPath(name): UrlPath<String>) -> Response {
     let result = ask(&ctx, |reply| Request::Status {
         service: Some(name),
@@ -167,14 +184,9 @@ async fn control(
     UrlPath((name, action)): UrlPath<(String, String)>,
     query: Result<Query<ControlQuery>, QueryRejection>,
 ) -> Response {
-    let action = match action.as_str() {
-        "start" => Action::Start,
-        "stop" => Action::Stop,
-        "restart" => Action::Restart,
-        other => {
-            let msg = format!("no action {other:?}; use start, stop or restart");
-            return ApiError::new(404, msg).into_response();
-        }
+    let Some(action) = Action::parse(&action) else {
+        let msg = format!("no action {action:?}; use start, stop, restart, pause or continue");
+        return ApiError::new(404, msg).into_response();
     };
     let q = match query {
         Ok(Query(q)) => q,

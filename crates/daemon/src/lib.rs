@@ -19,7 +19,9 @@
 pub mod api;
 pub mod clock;
 pub mod guard;
+pub mod notify;
 pub mod paths;
+pub mod probe;
 pub mod process;
 mod status;
 pub mod supervisor;
@@ -34,6 +36,8 @@ use tracing::info;
 pub struct Options {
     pub config: Config,
     pub socket: PathBuf,
+    /// Where `once` tasks are remembered (and, later, the journal and logs).
+    pub state_dir: PathBuf,
 }
 
 /// Runs the daemon on the current thread until shutdown; returns steward's exit code.
@@ -46,9 +50,14 @@ pub async fn run(opts: Options) -> std::io::Result<i32> {
     let (tx, rx) = mpsc::channel(256);
     let socket = opts.socket.clone();
     let server = tokio::spawn(api::serve(listener, tx, socket.clone()));
-    let code = supervisor::Supervisor::new(&opts.config, clock)
-        .run(rx)
-        .await;
+    if let Err(e) = std::fs::create_dir_all(&opts.state_dir) {
+        tracing::warn!(
+            "cannot create the state directory {}: {e}",
+            opts.state_dir.display()
+        );
+    }
+    let (supervisor, receivers) = supervisor::Supervisor::new(&opts.config, clock, opts.state_dir);
+    let code = supervisor.run(rx, receivers).await;
     server.abort();
     let _ = std::fs::remove_file(&socket);
     code

@@ -1,6 +1,7 @@
 //! The status documents of the API, built from the loop's state on request.
 
-use steward_core::machine::{ExitHow, Instance, State};
+use steward_core::config::{Probe, ProbeCheck};
+use steward_core::machine::{ExitHow, Instance, ProbeKind, ProbeState, State};
 use steward_core::time::Instant;
 use steward_proto as proto;
 
@@ -13,12 +14,27 @@ pub fn service(rt: &ServiceRt, clock: &Clock, now: Instant) -> proto::ServiceSta
         instances: rt
             .instances
             .iter()
-            .map(|i| instance(rt, i, clock, now))
+            .zip(&rt.io)
+            .map(|(i, io)| instance(rt, i, io.rejected, clock, now))
             .collect(),
     }
 }
 
-fn instance(rt: &ServiceRt, inst: &Instance, clock: &Clock, now: Instant) -> proto::InstanceStatus {
+fn instance(
+    rt: &ServiceRt,
+    inst: &Instance,
+    rejected: u64,
+    clock: &Clock,
+    now: Instant,
+) -> proto::InstanceStatus {
+    let spec = &rt.spec;
+    let probes = [
+        (ProbeKind::Readiness, &spec.readiness, &inst.readiness),
+        (ProbeKind::Liveness, &spec.liveness, &inst.liveness),
+    ]
+    .into_iter()
+    .filter_map(|(kind, probe, state)| probe.as_ref().map(|p| probe_status(kind, p, state, clock)))
+    .collect();
     proto::InstanceStatus {
         name: rt.spec.name.clone(),
         instance: inst.index,
@@ -42,6 +58,38 @@ fn instance(rt: &ServiceRt, inst: &Instance, clock: &Clock, now: Instant) -> pro
             at: clock.wall(e.at),
         }),
         reason: inst.reason.clone(),
+        notify: spec.notify.then(|| proto::NotifyStatus {
+            ready: inst.notified.ready,
+            reloading: inst.notified.reloading,
+            stopping: inst.notified.stopping,
+            status: inst.notified.status.clone(),
+            main_pid: inst.notified.main_pid,
+            errno: inst.notified.errno,
+            exit_status: inst.notified.exit_status.clone(),
+            rejected,
+        }),
+        probes,
+        watchdog_seconds: inst.watchdog.map(|d| d.as_secs_f64()),
+    }
+}
+
+fn probe_status(
+    kind: ProbeKind,
+    probe: &Probe,
+    state: &ProbeState,
+    clock: &Clock,
+) -> proto::ProbeStatus {
+    proto::ProbeStatus {
+        kind: kind.as_str().into(),
+        check: match &probe.check {
+            ProbeCheck::Exec { command } => format!("exec {}", command.join(" ")),
+            ProbeCheck::Tcp { address } => format!("tcp {address}"),
+            ProbeCheck::Http { url } => format!("http {url}"),
+        },
+        passing: state.passing,
+        consecutive_failures: state.consecutive_failed,
+        last_error: state.last_error.clone(),
+        last_checked: state.last_checked.map(|t| clock.wall(t)),
     }
 }
 
@@ -51,6 +99,9 @@ fn state(s: State) -> proto::State {
         State::StartPending => proto::State::StartPending,
         State::Running => proto::State::Running,
         State::StopPending => proto::State::StopPending,
+        State::PausePending => proto::State::PausePending,
+        State::Paused => proto::State::Paused,
+        State::ContinuePending => proto::State::ContinuePending,
         State::Backoff => proto::State::Backoff,
         State::Failed => proto::State::Failed,
     }

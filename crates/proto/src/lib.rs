@@ -11,6 +11,9 @@ pub enum State {
     StartPending,
     Running,
     StopPending,
+    PausePending,
+    Paused,
+    ContinuePending,
     Backoff,
     Failed,
 }
@@ -22,6 +25,9 @@ impl State {
             State::StartPending => "start-pending",
             State::Running => "running",
             State::StopPending => "stop-pending",
+            State::PausePending => "pause-pending",
+            State::Paused => "paused",
+            State::ContinuePending => "continue-pending",
             State::Backoff => "backoff",
             State::Failed => "failed",
         }
@@ -55,6 +61,60 @@ pub struct InstanceStatus {
     pub last_exit: Option<LastExit>,
     /// Why the instance is in its state, in words (e.g. "restarting in 200ms after failure 2").
     pub reason: String,
+    /// What the service said through the notify socket during this run.
+    pub notify: Option<NotifyStatus>,
+    /// Readiness and liveness probes, when configured.
+    pub probes: Vec<ProbeStatus>,
+    /// The watchdog period in seconds, while one is set.
+    pub watchdog_seconds: Option<f64>,
+}
+
+/// The notify protocol's view of an instance (`NOTIFY_SOCKET`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotifyStatus {
+    /// `READY=1` was received during this run.
+    pub ready: bool,
+    /// `RELOADING=1` was received and no `READY=1` since.
+    pub reloading: bool,
+    /// `STOPPING=1` was received.
+    pub stopping: bool,
+    /// The last `STATUS=` text.
+    pub status: Option<String>,
+    pub main_pid: Option<u32>,
+    pub errno: Option<i32>,
+    pub exit_status: Option<String>,
+    /// Datagrams refused (sent by a process outside the instance) or unreadable.
+    pub rejected: u64,
+}
+
+/// One health probe's state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeStatus {
+    /// `readiness` or `liveness`.
+    pub kind: String,
+    /// What it checks, e.g. `tcp 127.0.0.1:7000`.
+    pub check: String,
+    /// `null` until its threshold was reached once.
+    pub passing: Option<bool>,
+    pub consecutive_failures: u32,
+    pub last_error: Option<String>,
+    /// When it last ran (RFC 3339, UTC).
+    pub last_checked: Option<String>,
+}
+
+/// A startup task (`[[task]]`): `GET /v1/tasks` returns these in order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskStatus {
+    pub name: String,
+    /// `once`, `every-start` or `background`.
+    pub mode: String,
+    /// `pending`, `running`, `succeeded`, `failed`, `timed-out`, `skipped` (a `once` task
+    /// that already succeeded), or `background` (started; see its service status).
+    pub state: String,
+    pub pid: Option<u32>,
+    /// The outcome in words, e.g. "exit code 0", "timed out after 60s (it may be waiting
+    /// for input)", "already done on 2026-11-21T09:00:00Z".
+    pub outcome: Option<String>,
 }
 
 /// How the previous run ended and what steward made of it.

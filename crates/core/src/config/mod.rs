@@ -3,6 +3,7 @@
 //! and column. Checks that need the machine (does the user exist, is the command executable)
 //! belong to the daemon; this module only looks at the text.
 
+pub mod graph;
 mod model;
 mod parse;
 

@@ -1,7 +1,7 @@
 //! The state machine against a simulated world: processes are numbers, time is a counter.
 
 use super::*;
-use crate::config::{Backoff, ServiceSpec};
+use crate::config::{Backoff, PauseMode, Probe, ProbeCheck, ServiceSpec};
 use proptest::prelude::*;
 
 const MS: Duration = Duration::from_millis(1);
@@ -67,6 +67,9 @@ impl World {
                     all.extend(self.feed(answer));
                 }
                 Effect::Signal { signal, .. } => self.signals.push(signal),
+                // The daemon freezes and thaws at once and says so.
+                Effect::Freeze { .. } => all.extend(self.feed(Input::PauseDone)),
+                Effect::Thaw { .. } => all.extend(self.feed(Input::ContinueDone)),
                 _ => {}
             }
         }
@@ -215,7 +218,7 @@ fn spawn_failure_counts_and_follows_recovery() {
     assert_eq!(w.inst.state, State::Backoff);
     assert!(matches!(w.last_kind(), ExitKind::SpawnFailed(_)));
     assert_eq!(
-        w.inst.deadline,
+        w.inst.deadline(),
         Some(w.now + SPAWN_RETRY_FLOOR),
         "never a tight retry loop"
     );
@@ -248,7 +251,7 @@ fn recovery_actions_apply_in_order_and_the_last_repeats() {
 
     w.exit(ExitHow::Code(1));
     assert_eq!(w.inst.state, State::Backoff, "second: restart in 5s");
-    assert_eq!(w.inst.deadline, Some(w.now + 5000 * MS));
+    assert_eq!(w.inst.deadline(), Some(w.now + 5000 * MS));
     w.advance(4999 * MS);
     assert_eq!(w.inst.state, State::Backoff, "not before the delay");
     w.advance(MS);
@@ -288,7 +291,7 @@ fn backoff_grows_and_caps() {
     let mut waits = Vec::new();
     for _ in 0..8 {
         w.exit(ExitHow::Code(1));
-        let wait = w.inst.deadline.map_or(Duration::ZERO, |d| d - w.now);
+        let wait = w.inst.deadline().map_or(Duration::ZERO, |d| d - w.now);
         waits.push(wait.as_millis());
         w.advance(wait);
         assert_eq!(w.inst.state, State::Running);
@@ -456,7 +459,7 @@ fn stop_during_backoff_cancels_the_restart() {
     assert_eq!(w.inst.state, State::Backoff);
     w.feed(Input::Stop);
     assert_eq!(w.inst.state, State::Stopped);
-    assert_eq!(w.inst.deadline, None);
+    assert_eq!(w.inst.deadline(), None);
     w.advance(1000 * MS);
     assert_eq!(w.inst.state, State::Stopped);
 }
@@ -492,6 +495,11 @@ enum Op {
     Start,
     Stop,
     Restart,
+    Pause,
+    Continue,
+    Ready,
+    Probe(ProbeKind, bool),
+    WatchdogPing,
     Exit(i32),
     Killed,
     Announce,
@@ -511,6 +519,12 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Unhealthy),
         3 => (0..3000u32).prop_map(Op::Advance),
         1 => any::<bool>().prop_map(Op::FailSpawns),
+        1 => Just(Op::Pause),
+        1 => Just(Op::Continue),
+        1 => Just(Op::Ready),
+        2 => (prop_oneof![Just(ProbeKind::Readiness), Just(ProbeKind::Liveness)], any::<bool>())
+            .prop_map(|(k, ok)| Op::Probe(k, ok)),
+        1 => Just(Op::WatchdogPing),
     ]
 }
 
@@ -522,32 +536,97 @@ fn any_spec() -> impl Strategy<Value = ServiceSpec> {
         0..2000u32,
         100..5000u32,
         0..500u32,
+        (
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+        ),
     )
-        .prop_map(|(restart, flag, max, delay, reset, backoff)| {
-            let mut s = spec();
-            s.restart = restart;
-            s.failure_flag = flag;
-            s.max_failures = max;
-            s.recovery = vec![
-                RecoveryAction::Restart {
-                    delay: Duration::ZERO,
-                },
-                RecoveryAction::Restart { delay: delay * MS },
-            ];
-            s.reset_failures_after = reset * MS;
-            s.backoff.initial = backoff * MS;
-            s.backoff.max = 10 * backoff * MS;
-            s.stop_timeout = 1000 * MS;
-            s
-        })
+        .prop_map(
+            |(
+                restart,
+                flag,
+                max,
+                delay,
+                reset,
+                backoff,
+                (notify, readiness, liveness, watchdog, freeze),
+            )| {
+                let mut s = spec();
+                s.restart = restart;
+                s.failure_flag = flag;
+                s.max_failures = max;
+                s.recovery = vec![
+                    RecoveryAction::Restart {
+                        delay: Duration::ZERO,
+                    },
+                    RecoveryAction::Restart { delay: delay * MS },
+                ];
+                s.reset_failures_after = reset * MS;
+                s.backoff.initial = backoff * MS;
+                s.backoff.max = 10 * backoff * MS;
+                s.stop_timeout = 1000 * MS;
+                s.notify = notify;
+                s.start_timeout = 2000 * MS;
+                let probe = Probe {
+                    interval: 500 * MS,
+                    failures: 2,
+                    ..Probe::new(ProbeCheck::Tcp {
+                        address: "x:1".into(),
+                    })
+                };
+                s.readiness = readiness.then(|| probe.clone());
+                s.liveness = liveness.then_some(probe);
+                s.watchdog = watchdog.then_some(700 * MS);
+                s.pause = if freeze {
+                    PauseMode::Freeze
+                } else {
+                    PauseMode::Signal {
+                        pause: Signal::parse("USR1").unwrap(),
+                        resume: Signal::parse("USR2").unwrap(),
+                    }
+                };
+                s
+            },
+        )
 }
 
 /// Feeds `op`, checking the invariants that must hold after every step.
 fn apply(w: &mut World, op: Op, failures_model: &mut u32) {
     let before = w.inst.clone();
     let seen_exits = w.exits.len();
+    let operator = match op {
+        Op::Pause => Some(Input::Pause),
+        Op::Continue => Some(Input::Continue),
+        _ => None,
+    };
+    // The daemon answers a refused request with 409 and changes nothing.
+    if let Some(input) = &operator
+        && let Some(why) = refusal(&w.inst, input)
+    {
+        assert!(
+            !matches!(w.inst.state, State::Running | State::Paused),
+            "{why}"
+        );
+        return;
+    }
     let fx = match op {
         Op::Start => w.feed(Input::Start),
+        Op::Pause => w.feed(Input::Pause),
+        Op::Continue => w.feed(Input::Continue),
+        Op::Ready => w.feed(Input::Ready),
+        Op::Probe(kind, ok) => {
+            let generation = w.inst.generation;
+            w.feed(Input::ProbeResult {
+                kind,
+                generation,
+                ok,
+                detail: "probe".into(),
+            })
+        }
+        Op::WatchdogPing => w.feed(Input::WatchdogPing),
         Op::Stop => w.feed(Input::Stop),
         Op::Restart => w.feed(Input::Restart),
         Op::Exit(code) if w.inst.pid.is_some() => w.exit(ExitHow::Code(code)),
@@ -581,14 +660,43 @@ fn apply(w: &mut World, op: Op, failures_model: &mut u32) {
     }
     // Only StartPending..StopPending have a process.
     match w.inst.state {
-        State::Running | State::StopPending => assert!(w.inst.pid.is_some(), "{:?}", w.inst.state),
+        State::Running
+        | State::StopPending
+        | State::PausePending
+        | State::Paused
+        | State::ContinuePending => {
+            assert!(w.inst.pid.is_some(), "{:?}", w.inst.state)
+        }
         State::Stopped | State::Backoff | State::Failed => assert!(w.inst.pid.is_none()),
         State::StartPending => {}
+    }
+    // Paused: no watchdog, no probes. Running with a watchdog: it is armed.
+    if matches!(w.inst.state, State::Paused | State::PausePending) {
+        let t = w.inst.timers;
+        assert!(
+            t.watchdog.is_none() && t.readiness.is_none() && t.liveness.is_none(),
+            "{t:?}"
+        );
+    }
+    if w.inst.state == State::Running && w.inst.watchdog.is_some() {
+        assert!(
+            w.inst.timers.watchdog.is_some(),
+            "running without its watchdog armed"
+        );
+    }
+    // Waiting for readiness is bounded by start_timeout.
+    if w.inst.state == State::StartPending && w.inst.pid.is_some() {
+        let d = w
+            .inst
+            .timers
+            .start
+            .expect("start-pending without a start timeout");
+        assert!(d <= w.inst.started_at.unwrap() + w.spec.start_timeout);
     }
     // stop-pending is bounded: a deadline no later than stop_timeout after entering it,
     // until SIGKILL has been sent.
     if w.inst.state == State::StopPending && !w.signals.ends_with(&[Signal::KILL]) {
-        let d = w.inst.deadline.expect("stop-pending without a deadline");
+        let d = w.inst.deadline().expect("stop-pending without a deadline");
         assert!(
             d <= w.inst.since + w.spec.stop_timeout,
             "stop deadline too late"
@@ -663,7 +771,7 @@ proptest! {
             w.exit(ExitHow::Signal(Signal::KILL));
         }
         prop_assert!(matches!(w.inst.state, State::Stopped), "ended in {:?}", w.inst.state);
-        prop_assert_eq!(w.inst.deadline, None);
+        prop_assert_eq!(w.inst.deadline(), None);
         prop_assert!(!w.inst.wants_up());
     }
 }

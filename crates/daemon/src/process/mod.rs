@@ -10,6 +10,7 @@ mod spawn;
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsString};
 use std::io;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -21,13 +22,29 @@ use steward_core::config::{ProcessSpec, ServiceSpec};
 use steward_core::machine::ExitHow;
 use steward_core::signal::Signal;
 
-/// Everything needed to start one process, resolved before `fork`.
+/// Everything needed to start one process, resolved before the clone.
 pub struct Launch {
     pub argv: Vec<String>,
     pub env: Vec<(OsString, OsString)>,
     pub working_dir: Option<PathBuf>,
     pub identity: Option<Identity>,
+    /// Open files to hand over, each at the given fd number in the child.
+    pub fds: Vec<(OwnedFd, i32)>,
+    /// Variables whose value is the child's own pid (`WATCHDOG_PID`, `LISTEN_PID`), known
+    /// only once it exists: the child writes it in before exec.
+    pub pid_env: Vec<String>,
 }
+
+/// steward's own protocol variables, as an outer systemd may have set them for steward:
+/// never passed on, or a service would talk to steward's manager.
+const PROTOCOL_ENV: [&str; 6] = [
+    "NOTIFY_SOCKET",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+];
 
 /// The user a child runs as; resolved by name service lookups in the parent.
 #[derive(Debug, Clone)]
@@ -42,7 +59,9 @@ impl Launch {
     /// The launch of `process`: steward's environment, then `env_file`, then `env`, then
     /// `extra` (steward's own variables, which the config cannot override).
     pub fn new(process: &ProcessSpec, extra: &[(&str, String)]) -> Result<Launch, String> {
-        let mut env: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
+        let mut env: BTreeMap<OsString, OsString> = std::env::vars_os()
+            .filter(|(k, _)| !PROTOCOL_ENV.iter().any(|p| k == p))
+            .collect();
         if let Some(path) = &process.env_file {
             for (k, v) in read_env_file(path)? {
                 env.insert(k.into(), v.into());
@@ -76,7 +95,15 @@ impl Launch {
             env: env.into_iter().collect(),
             working_dir: process.working_dir.clone(),
             identity,
+            fds: Vec::new(),
+            pid_env: Vec::new(),
         })
+    }
+
+    /// Sets (or replaces) one variable of the child's environment.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.into()));
     }
 
     /// Instance `index` of `spec`, told who it is in `STEWARD_SERVICE` / `STEWARD_INSTANCE`.

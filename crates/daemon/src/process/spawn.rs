@@ -27,7 +27,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
 use super::Launch;
 
 /// The steps of the child's setup, named in errors.
-const STEPS: [&str; 9] = [
+const STEPS: [&str; 10] = [
     "reset signals",
     "setsid",
     "prctl",
@@ -37,8 +37,12 @@ const STEPS: [&str; 9] = [
     "chdir",
     "redirect stdin",
     "exec",
+    "pass fds",
 ];
 const STEP_EXEC: u64 = 8;
+
+/// Room for the digits of a pid in a pid-valued variable (Linux pids have at most 7).
+const PID_DIGITS: usize = 10;
 
 /// Everything the child touches, made before the clone.
 struct Prepared {
@@ -50,8 +54,22 @@ struct Prepared {
     ids: Option<(Vec<libc::gid_t>, libc::gid_t, libc::uid_t, bool)>,
     stdin: libc::c_int,
     parent: libc::pid_t,
+    /// (source, target): sources are copies above every target, so no dup2 clobbers one.
+    fds: Vec<(OwnedFd, libc::c_int)>,
+    /// Where the child writes its pid: the value part of `NAME=..........` strings, owned
+    /// here as raw pointers because the child writes through them.
+    pid_slots: Vec<(*mut c_char, usize)>,
     // Own the strings the pointer arrays point into.
     _strings: Vec<CString>,
+}
+
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        for &(ptr, _) in &self.pid_slots {
+            // SAFETY: made by CString::into_raw in `prepare`, freed once here.
+            drop(unsafe { CString::from_raw(ptr) });
+        }
+    }
 }
 
 /// Starts `launch` in a new session; returns its pid (also its process group id).
@@ -167,9 +185,41 @@ unsafe fn child(p: &Prepared, failure: &AtomicU64) -> isize {
         if libc::dup2(p.stdin, 0) < 0 {
             return fail(7);
         }
+        for (source, target) in &p.fds {
+            if libc::dup2(source.as_raw_fd(), *target) < 0 {
+                return fail(9);
+            }
+        }
+        let pid = libc::getpid();
+        for &(slot, offset) in &p.pid_slots {
+            write_decimal(slot.add(offset).cast::<u8>(), pid as u32);
+        }
         libc::execve(p.path.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
         fail(STEP_EXEC)
     }
+}
+
+/// Writes `n` in decimal at `at`, then a NUL: no allocation, for the vfork child.
+///
+/// # Safety
+/// `at` must have room for `PID_DIGITS + 1` bytes.
+unsafe fn write_decimal(at: *mut u8, mut n: u32) {
+    let mut digits = [0u8; PID_DIGITS];
+    let mut len = 0;
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 || len == PID_DIGITS {
+            break;
+        }
+    }
+    for i in 0..len {
+        // SAFETY: within the room the caller promised.
+        unsafe { *at.add(i) = digits[len - 1 - i] };
+    }
+    // SAFETY: as above; len <= PID_DIGITS.
+    unsafe { *at.add(len) = 0 };
 }
 
 fn prepare(launch: &Launch) -> io::Result<Prepared> {
@@ -202,14 +252,31 @@ fn prepare(launch: &Launch) -> io::Result<Prepared> {
         kv.extend_from_slice(v.as_bytes());
         strings.push(cstring(&kv)?);
     }
-    let pointers = |s: &[CString]| {
-        s.iter()
-            .map(|c| c.as_ptr())
-            .chain([std::ptr::null()])
-            .collect::<Vec<_>>()
-    };
-    let argv = pointers(&strings[..launch.argv.len()]);
-    let envp = pointers(&strings[launch.argv.len()..]);
+    let pointers = |s: &[CString]| s.iter().map(|c| c.as_ptr()).collect::<Vec<_>>();
+    let mut argv = pointers(&strings[..launch.argv.len()]);
+    argv.push(std::ptr::null());
+    let mut envp = pointers(&strings[launch.argv.len()..]);
+    let mut pid_slots = Vec::new();
+    for name in &launch.pid_env {
+        let text = format!("{name}={}", "0".repeat(PID_DIGITS));
+        let raw = cstring(text.as_bytes())?.into_raw();
+        pid_slots.push((raw, name.len() + 1));
+        envp.push(raw.cast_const());
+    }
+    envp.push(std::ptr::null());
+    // Copies above every target number, so placing one never closes another.
+    let lowest = launch
+        .fds
+        .iter()
+        .map(|(_, t)| t + 1)
+        .max()
+        .unwrap_or(3)
+        .max(3);
+    let mut fds = Vec::with_capacity(launch.fds.len());
+    for (fd, target) in &launch.fds {
+        let raw = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(lowest))?;
+        fds.push((unsafe_owned(raw), *target));
+    }
     let dir = launch
         .working_dir
         .as_ref()
@@ -232,8 +299,17 @@ fn prepare(launch: &Launch) -> io::Result<Prepared> {
         ids,
         stdin: dev_null()?.as_raw_fd(),
         parent: nix::unistd::getpid().as_raw(),
+        fds,
+        pid_slots,
         _strings: strings,
     })
+}
+
+/// Takes ownership of a descriptor fcntl just made.
+fn unsafe_owned(raw: std::os::fd::RawFd) -> OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: `raw` was just returned by F_DUPFD_CLOEXEC and is owned by nobody else.
+    unsafe { OwnedFd::from_raw_fd(raw) }
 }
 
 /// `/dev/null`, opened once, close-on-exec (the child dup2s it onto fd 0).

@@ -3,6 +3,10 @@
 //! schema and builds the [`Config`]. The walk never stops at the first problem: every unknown
 //! key, wrong type and bad value is reported, sorted by position, so one run shows them all.
 //!
+//! The walk is split by table: `service` (`[service.NAME]`), `probe` (`readiness`,
+//! `liveness`), `depends` (`depends_on` and the cycle check) and `task` (`[[task]]`); this
+//! file holds the entry point and the readers of single values they share.
+//!
 //! See `docs/configuration.md` for the schema as users see it.
 
 use std::borrow::Cow;
@@ -15,8 +19,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::model::{
-    Backoff, Config, ControlSpec, GiveUp, OnConfigChange, RecoveryAction, RestartPolicy,
-    ServiceSpec, SupervisorSpec,
+    Backoff, Condition, Config, ControlSpec, Dependency, GiveUp, OnConfigChange, PauseMode, Probe,
+    ProbeCheck, ProcessSpec, RecoveryAction, RestartPolicy, ServiceSpec, SupervisorSpec,
+    TaskFailure, TaskMode, TaskSpec,
 };
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::duration::parse_duration;
@@ -25,10 +30,16 @@ use crate::signal::Signal;
 type Value<'i> = Spanned<DeValue<'i>>;
 type Key<'i> = Spanned<Cow<'i, str>>;
 
-const TOP_KEYS: &[&str] = &["supervisor", "control", "service"];
+mod depends;
+mod probe;
+mod service;
+mod task;
+
+const TOP_KEYS: &[&str] = &["supervisor", "control", "service", "task"];
 const SUPERVISOR_KEYS: &[&str] = &["state_dir", "on_config_change"];
 const CONTROL_KEYS: &[&str] = &["socket"];
-const SERVICE_KEYS: &[&str] = &[
+/// The keys of a [`ProcessSpec`], which services and tasks share.
+const PROCESS_KEYS: &[&str] = &[
     "command",
     "env",
     "env_file",
@@ -36,32 +47,12 @@ const SERVICE_KEYS: &[&str] = &[
     "user",
     "group",
     "supplementary_groups",
-    "instances",
-    "restart",
-    "failure_flag",
-    "success_exit_codes",
-    "recovery",
-    "reset_failures_after",
-    "backoff",
-    "max_failures",
-    "on_give_up",
-    "stop_signal",
-    "stop_timeout",
 ];
-const BACKOFF_KEYS: &[&str] = &["initial", "max", "multiplier", "jitter", "reset_after"];
-const RECOVERY_KEYS: &[&str] = &["action", "command", "delay"];
-const GIVE_UP_KEYS: &[&str] = &["action", "command"];
-
-/// Most entries `recovery` may have.
-const MAX_RECOVERY: usize = 16;
-/// Most instances one service may ask for.
-const MAX_INSTANCES: i64 = 10_000;
-/// Longest service name.
+/// Longest service or task name.
 const MAX_NAME: usize = 64;
 
 const COMMAND_HELP: &str = "write the argv as an array, e.g. `command = [\"prog\", \"arg\"]`; \
      steward runs a shell only when asked: `command = [\"sh\", \"-c\", \"...\"]`";
-const RUN_EXAMPLE: &str = "{ action = \"run\", command = [\"page-oncall\"] }";
 
 /// Parses and checks a config file.
 ///
@@ -82,6 +73,9 @@ pub fn parse(file: &str, source: &str) -> Result<Config, Diagnostics> {
             .unwrap_or_default(),
         syntax: Vec::new(),
         diags: Vec::new(),
+        service_names: Vec::new(),
+        task_names: Vec::new(),
+        dependency_spans: BTreeMap::new(),
     };
     cx.syntax_errors(&errors);
     let config = cx.root(doc.get_ref());
@@ -101,6 +95,13 @@ struct Checker<'s> {
     /// Where the TOML parser found problems; values around them are not checked further.
     syntax: Vec<Range<usize>>,
     diags: Vec<Diagnostic>,
+    /// Every name under `[service]`, valid or not, collected before the walk so that
+    /// `depends_on` and task names can be checked against all of them.
+    service_names: Vec<String>,
+    /// Every `name` string of a `[[task]]`, for help texts.
+    task_names: Vec<String>,
+    /// service -> (dependency, span of its `depends_on` entry), to point at cycles.
+    dependency_spans: BTreeMap<String, Vec<(String, Range<usize>)>>,
 }
 
 /// "a string", "an integer", ...: what a value is, for "found ..." messages.
@@ -122,8 +123,9 @@ fn suggest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
         .filter_map(|&c| {
-            let jw = strsim::jaro_winkler(&word, c);
-            let dl = strsim::damerau_levenshtein(&word, c);
+            let lower = c.to_lowercase();
+            let jw = strsim::jaro_winkler(&word, &lower);
+            let dl = strsim::damerau_levenshtein(&word, &lower);
             let close = jw > 0.8 || (dl <= 2 && 2 * dl <= word.len().max(c.len()));
             close.then_some((dl, jw, c))
         })
@@ -170,20 +172,21 @@ fn toml_str(s: &str) -> String {
     out
 }
 
-/// Why `name` cannot be a service name, if it cannot.
-fn bad_service_name(name: &str) -> Option<String> {
+/// Why `name` cannot be the name of a `what` ("service" or "task"), if it cannot. Tasks
+/// follow the service rules: background tasks are shown next to services.
+fn bad_name(what: &str, name: &str) -> Option<String> {
     if name.is_empty() {
-        return Some("a service name cannot be empty".into());
+        return Some(format!("a {what} name cannot be empty"));
     }
     if name.contains(':') {
         return Some(format!(
-            "service name `{name}` contains `:`, which is not allowed: the command line \
+            "{what} name `{name}` contains `:`, which is not allowed: the command line \
              writes NAME:INSTANCE"
         ));
     }
     if name.chars().count() > MAX_NAME {
         return Some(format!(
-            "service name `{name}` is longer than {MAX_NAME} characters"
+            "{what} name `{name}` is longer than {MAX_NAME} characters"
         ));
     }
     let first_ok = name.starts_with(|c: char| c.is_ascii_alphanumeric());
@@ -191,12 +194,14 @@ fn bad_service_name(name: &str) -> Option<String> {
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if !first_ok || !rest_ok {
-        return Some(format!("invalid service name `{name}`"));
+        return Some(format!("invalid {what} name `{name}`"));
     }
     None
 }
 
 const NAME_HELP: &str = "a service name is 1 to 64 ASCII letters, digits, `_`, `.` or `-`, \
+     starting with a letter or digit";
+const TASK_NAME_HELP: &str = "a task name is 1 to 64 ASCII letters, digits, `_`, `.` or `-`, \
      starting with a letter or digit";
 
 /// Why `name` cannot be an environment variable name, if it cannot.
@@ -225,13 +230,6 @@ fn integer_value(v: &DeValue<'_>) -> Option<i128> {
             }
         }),
     )
-}
-
-/// What one action table (`recovery` entry or `on_give_up`) says.
-struct ActionEntry {
-    action: &'static str,
-    command: Option<Vec<String>>,
-    delay: Duration,
 }
 
 impl Checker<'_> {
@@ -328,6 +326,24 @@ impl Checker<'_> {
             services: BTreeMap::new(),
             tasks: Vec::new(),
         };
+        if let Some(DeValue::Table(services)) = doc.get("service").map(Spanned::get_ref) {
+            self.service_names = services
+                .iter()
+                .map(|(k, _)| k.get_ref().to_string())
+                .collect();
+        }
+        if let Some(DeValue::Array(tasks)) = doc.get("task").map(Spanned::get_ref) {
+            self.task_names = tasks
+                .iter()
+                .filter_map(|t| match t.get_ref() {
+                    DeValue::Table(t) => match t.get("name").map(Spanned::get_ref) {
+                        Some(DeValue::String(name)) => Some(name.to_string()),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect();
+        }
         for (key, value) in doc.iter() {
             if self.broken(key, value) {
                 continue;
@@ -336,6 +352,7 @@ impl Checker<'_> {
                 "supervisor" => self.supervisor(value, &mut config.supervisor),
                 "control" => self.control(value, &mut config.control),
                 "service" => self.services(value, &mut config.services),
+                "task" => self.tasks(value, &mut config.tasks),
                 name => {
                     let what = if matches!(value.get_ref(), DeValue::Table(_)) {
                         format!("unknown table `[{name}]`")
@@ -343,8 +360,8 @@ impl Checker<'_> {
                         format!("unknown key `{name}`")
                     };
                     let help = did_you_mean(name, TOP_KEYS).unwrap_or_else(|| {
-                        "the top-level tables are `[supervisor]`, `[control]` and \
-                         `[service.NAME]`"
+                        "the top-level tables are `[supervisor]`, `[control]`, \
+                         `[service.NAME]` and `[[task]]`"
                             .into()
                     });
                     self.error(key.span(), what, Some(help));
@@ -409,159 +426,6 @@ impl Checker<'_> {
                 _ => self.unknown_key(key, value, CONTROL_KEYS, "in `[control]`"),
             }
         }
-    }
-
-    fn services(&mut self, v: &Value<'_>, out: &mut BTreeMap<String, ServiceSpec>) {
-        let DeValue::Table(table) = v.get_ref() else {
-            let help = "define each service in its own table: `[service.web]`".to_string();
-            self.mismatch(v, "service", "a table of services", Some(help));
-            return;
-        };
-        for (key, value) in table.iter() {
-            if self.broken(key, value) {
-                continue;
-            }
-            let name = key.get_ref().as_ref();
-            let name_ok = match bad_service_name(name) {
-                Some(why) => {
-                    self.error(key.span(), why, Some(NAME_HELP.into()));
-                    false
-                }
-                None => true,
-            };
-            // Check the body even when the name is bad, so every problem shows at once.
-            if let (Some(spec), true) = (self.service(key, value), name_ok) {
-                out.insert(name.to_string(), spec);
-            }
-        }
-    }
-
-    fn service(&mut self, name_key: &Key<'_>, v: &Value<'_>) -> Option<ServiceSpec> {
-        let name = name_key.get_ref().as_ref();
-        let DeValue::Table(table) = v.get_ref() else {
-            let help = format!("write the service as a table: `[service.{name}]`");
-            self.mismatch(v, &format!("service.{name}"), "a table", Some(help));
-            return None;
-        };
-        let before = self.diags.len();
-        let place = format!("in `[service.{name}]`");
-        let mut spec = ServiceSpec::with_defaults(name, Vec::new());
-        let mut has_command = false;
-        for (key, value) in table.iter() {
-            if self.broken(key, value) {
-                // Reported by the TOML parser; do not also say the key is missing.
-                has_command |= key.get_ref() == "command";
-                continue;
-            }
-            match key.get_ref().as_ref() {
-                "command" => {
-                    has_command = true;
-                    if let Some(argv) = self.command(value, "command") {
-                        spec.process.command = argv;
-                    }
-                }
-                "env" => {
-                    if let Some(env) = self.env(value) {
-                        spec.process.env = env;
-                    }
-                }
-                "env_file" => spec.process.env_file = self.path(value, "env_file"),
-                "working_dir" => spec.process.working_dir = self.path(value, "working_dir"),
-                "user" => spec.process.user = self.name_string(value, "user"),
-                "group" => spec.process.group = self.name_string(value, "group"),
-                "supplementary_groups" => {
-                    spec.process.supplementary_groups =
-                        self.string_array(value, "supplementary_groups")
-                }
-                "instances" => {
-                    if let Some(n) = self.integer_in(value, "instances", 0, MAX_INSTANCES) {
-                        spec.instances = n as u32;
-                    }
-                }
-                "restart" => {
-                    let choices = [
-                        ("always", RestartPolicy::Always),
-                        ("on-failure", RestartPolicy::OnFailure),
-                        ("never", RestartPolicy::Never),
-                    ];
-                    if let Some(r) = self.choice(value, "restart", &choices) {
-                        spec.restart = r;
-                    }
-                }
-                "failure_flag" => {
-                    if let Some(b) = self.boolean(value, "failure_flag") {
-                        spec.failure_flag = b;
-                    }
-                }
-                "success_exit_codes" => {
-                    if let Some(codes) = self.exit_codes(value) {
-                        spec.success_exit_codes = codes;
-                    }
-                }
-                "recovery" => {
-                    if let Some(r) = self.recovery(value) {
-                        spec.recovery = r;
-                    }
-                }
-                "reset_failures_after" => {
-                    if let Some(d) = self.duration(value, "reset_failures_after") {
-                        spec.reset_failures_after = d;
-                    }
-                }
-                "backoff" => {
-                    if let Some(b) = self.backoff(value) {
-                        spec.backoff = b;
-                    }
-                }
-                "max_failures" => {
-                    if let Some(n) = self.integer_in(value, "max_failures", 1, u32::MAX.into()) {
-                        spec.max_failures = Some(n as u32);
-                    }
-                }
-                "on_give_up" => {
-                    if let Some(g) = self.give_up(value) {
-                        spec.on_give_up = g;
-                    }
-                }
-                "stop_signal" => {
-                    if let Some(s) = self.stop_signal(value) {
-                        spec.stop_signal = s;
-                    }
-                }
-                "stop_timeout" => {
-                    if let Some(d) = self.duration(value, "stop_timeout") {
-                        spec.stop_timeout = d;
-                    }
-                }
-                k if matches!(value.get_ref(), DeValue::Table(_))
-                    && suggest(k, SERVICE_KEYS).is_none() =>
-                {
-                    // Most likely `[service.api.v2]` meant as one name.
-                    let help = format!(
-                        "a table here is not a setting; if `{name}.{k}` is meant as one service \
-                         name, quote it: `[service.\"{name}.{k}\"]`"
-                    );
-                    let message = format!("unknown table `{k}` {place}");
-                    self.error(key.span(), message, Some(help));
-                }
-                _ => self.unknown_key(key, value, SERVICE_KEYS, &place),
-            }
-        }
-        if !has_command {
-            // A missing key may be the parser dropping a broken line; the syntax error
-            // already says what is wrong there.
-            if !self.syntax_error_in_section(name_key.span().start) {
-                self.error(
-                    name_key.span(),
-                    format!("service `{name}` has no `command`"),
-                    Some(format!(
-                        "add the program to run, e.g. `command = [\"{name}\"]`"
-                    )),
-                );
-            }
-            return None;
-        }
-        (self.diags.len() == before).then_some(spec)
     }
 
     // ---- values ------------------------------------------------------------------------
@@ -829,23 +693,6 @@ impl Checker<'_> {
         ok.then_some(out)
     }
 
-    fn exit_codes(&mut self, v: &Value<'_>) -> Option<Vec<i32>> {
-        let DeValue::Array(items) = v.get_ref() else {
-            let help = "e.g. `success_exit_codes = [2, 143]`".to_string();
-            self.mismatch(v, "success_exit_codes", "an array of integers", Some(help));
-            return None;
-        };
-        let mut out = Vec::with_capacity(items.len());
-        let mut ok = true;
-        for (i, item) in items.iter().enumerate() {
-            match self.integer_in(item, &format!("success_exit_codes[{i}]"), 0, 255) {
-                Some(n) => out.push(n as i32),
-                None => ok = false,
-            }
-        }
-        ok.then_some(out)
-    }
-
     /// A duration string. On a bad one, the span points at the exact spot inside the quotes.
     fn duration(&mut self, v: &Value<'_>, name: &str) -> Option<Duration> {
         let s = match v.get_ref() {
@@ -909,246 +756,20 @@ impl Checker<'_> {
         (inner.get(skip..)? == value).then_some(span.start + delim + skip)
     }
 
-    fn backoff(&mut self, v: &Value<'_>) -> Option<Backoff> {
-        let DeValue::Table(table) = v.get_ref() else {
-            let help = "e.g. `backoff = { initial = \"100ms\", max = \"30s\" }`".to_string();
-            self.mismatch(v, "backoff", "a table", Some(help));
-            return None;
-        };
-        let before = self.diags.len();
-        let mut out = Backoff::default();
-        for (key, value) in table.iter() {
-            if self.broken(key, value) {
-                continue;
-            }
-            match key.get_ref().as_ref() {
-                "initial" => {
-                    out.initial = self.duration(value, "backoff.initial").unwrap_or_default()
-                }
-                "max" => out.max = self.duration(value, "backoff.max").unwrap_or_default(),
-                "reset_after" => {
-                    out.reset_after = self
-                        .duration(value, "backoff.reset_after")
-                        .unwrap_or_default()
-                }
-                "multiplier" => {
-                    if let Some(m) = self.number(value, "backoff.multiplier") {
-                        if m < 1.0 {
-                            let message =
-                                format!("`backoff.multiplier` must be at least 1.0, found {m}");
-                            self.error(value.span(), message, None);
-                        }
-                        out.multiplier = m;
-                    }
-                }
-                "jitter" => {
-                    if let Some(j) = self.number(value, "backoff.jitter") {
-                        if !(0.0..=1.0).contains(&j) {
-                            let message = format!(
-                                "`backoff.jitter` must be between 0.0 and 1.0 (a fraction of \
-                                 the delay), found {j}"
-                            );
-                            self.error(value.span(), message, None);
-                        }
-                        out.jitter = j;
-                    }
-                }
-                _ => self.unknown_key(key, value, BACKOFF_KEYS, "in `backoff`"),
-            }
-        }
-        (self.diags.len() == before).then_some(out)
-    }
-
-    fn recovery(&mut self, v: &Value<'_>) -> Option<Vec<RecoveryAction>> {
-        let items = match v.get_ref() {
-            DeValue::Array(items) => items,
-            DeValue::Table(_) => {
-                let help = format!(
-                    "wrap it in a list: `recovery = [{}]`",
-                    &self.source[v.span()]
-                );
-                self.mismatch(v, "recovery", "an array of actions", Some(help));
-                return None;
-            }
-            _ => {
-                let help = "e.g. `recovery = [{ action = \"restart\", delay = \"5s\" }]`";
-                self.mismatch(v, "recovery", "an array of actions", Some(help.into()));
-                return None;
-            }
-        };
-        let before = self.diags.len();
-        if items.is_empty() {
-            self.error(
-                v.span(),
-                "`recovery` needs at least one action",
-                Some("leave `recovery` out to restart at once after every failure".into()),
-            );
-        } else if items.len() > MAX_RECOVERY {
-            let message = format!(
-                "`recovery` has {} actions; at most {MAX_RECOVERY} are allowed (the last one \
-                 repeats for every later failure)",
-                items.len()
-            );
-            self.error(v.span(), message, None);
-        }
-        let mut out = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let name = format!("recovery[{i}]");
-            let Some(entry) = self.action(item, &name, &["restart", "run", "none"], true) else {
-                continue;
-            };
-            out.push(match entry.action {
-                "restart" => RecoveryAction::Restart { delay: entry.delay },
-                "run" => RecoveryAction::Run {
-                    command: entry.command.unwrap_or_default(),
-                    delay: entry.delay,
-                },
-                _ => RecoveryAction::None,
-            });
-        }
-        (self.diags.len() == before).then_some(out)
-    }
-
-    /// One action table: `{ action = "...", command = [...], delay = "..." }`. `command` is
-    /// required with, and only allowed with, `action = "run"`; `delay` (when allowed here)
-    /// means nothing with `action = "none"`.
-    fn action(
+    /// A signal name or number. `refused` lists signals that make no sense for this key,
+    /// each with the reason; `refused_help` says what to use instead.
+    fn signal(
         &mut self,
         v: &Value<'_>,
         name: &str,
-        actions: &[&'static str],
-        with_delay: bool,
-    ) -> Option<ActionEntry> {
-        let example = if with_delay {
-            "{ action = \"restart\", delay = \"5s\" }"
-        } else {
-            "{ action = \"run\", command = [\"page-oncall\"] }"
-        };
-        let DeValue::Table(table) = v.get_ref() else {
-            let help = format!("e.g. `{example}`");
-            self.mismatch(v, name, "a table", Some(help));
-            return None;
-        };
-        let known = if with_delay {
-            RECOVERY_KEYS
-        } else {
-            GIVE_UP_KEYS
-        };
-        let before = self.diags.len();
-        let mut action = None;
-        let mut command: Option<(Range<usize>, Option<Vec<String>>)> = None;
-        let mut delay: Option<(Range<usize>, Duration)> = None;
-        let choices: Vec<(&str, &'static str)> = actions.iter().map(|a| (*a, *a)).collect();
-        for (key, value) in table.iter() {
-            if self.broken(key, value) {
-                continue;
-            }
-            match key.get_ref().as_ref() {
-                "action" => action = self.choice(value, &format!("{name}.action"), &choices),
-                "command" => {
-                    let argv = self.command(value, &format!("{name}.command"));
-                    command = Some((key.span(), argv));
-                }
-                "delay" if with_delay => {
-                    let d = self.duration(value, &format!("{name}.delay"));
-                    delay = Some((key.span(), d.unwrap_or_default()));
-                }
-                _ => self.unknown_key(key, value, known, &format!("in `{name}`")),
-            }
-        }
-        let has_action = table.get("action").is_some();
-        if !has_action {
-            let message = format!("`{name}` has no `action` (one of {})", quoted_list(actions));
-            self.error(v.span(), message, Some(format!("e.g. `{example}`")));
-        }
-        if let Some(action) = action {
-            match (action, &command) {
-                ("run", None) => self.error(
-                    v.span(),
-                    format!("`{name}` has `action = \"run\"` but no `command`"),
-                    Some(format!("add the command to run, e.g. `{RUN_EXAMPLE}`")),
-                ),
-                ("run", Some(_)) => {}
-                (other, Some((span, _))) => self.error(
-                    span.clone(),
-                    format!("`command` is only used with `action = \"run\"`, not \"{other}\""),
-                    Some("remove `command`, or set `action = \"run\"`".into()),
-                ),
-                (_, None) => {}
-            }
-            if let ("none", Some((span, _))) = (action, &delay) {
-                self.error(
-                    span.clone(),
-                    "`delay` means nothing with `action = \"none\"`: the instance stays failed",
-                    Some("remove `delay`, or use `action = \"restart\"`".into()),
-                );
-            }
-        }
-        if self.diags.len() != before {
-            return None;
-        }
-        Some(ActionEntry {
-            action: action?,
-            command: command.and_then(|(_, argv)| argv),
-            delay: delay.map(|(_, d)| d).unwrap_or_default(),
-        })
-    }
-
-    fn give_up(&mut self, v: &Value<'_>) -> Option<GiveUp> {
-        match v.get_ref() {
-            DeValue::String(s) => match s.as_ref() {
-                "stay" => Some(GiveUp::Stay),
-                "exit" => Some(GiveUp::Exit),
-                "run" => {
-                    self.error(
-                        v.span(),
-                        "`on_give_up = \"run\"` needs the command to run",
-                        Some(format!("write it as a table: `on_give_up = {RUN_EXAMPLE}`")),
-                    );
-                    None
-                }
-                other => {
-                    let help = match suggest(other, &["stay", "exit", "run"]) {
-                        Some("run") => {
-                            Some(format!("write it as a table: `on_give_up = {RUN_EXAMPLE}`"))
-                        }
-                        Some(c) => Some(format!("did you mean \"{c}\"?")),
-                        None => None,
-                    };
-                    let message = format!(
-                        "`on_give_up` must be \"stay\", \"exit\" or a table \
-                         `{{ action = \"run\", command = [...] }}`, found {}",
-                        toml_str(other)
-                    );
-                    self.error(v.span(), message, help);
-                    None
-                }
-            },
-            DeValue::Table(_) => {
-                let entry = self.action(v, "on_give_up", &["stay", "exit", "run"], false)?;
-                Some(match entry.action {
-                    "stay" => GiveUp::Stay,
-                    "exit" => GiveUp::Exit,
-                    _ => GiveUp::Run {
-                        command: entry.command.unwrap_or_default(),
-                    },
-                })
-            }
-            _ => {
-                let expected =
-                    "\"stay\", \"exit\" or a table `{ action = \"run\", command = [...] }`";
-                self.mismatch(v, "on_give_up", expected, None);
-                None
-            }
-        }
-    }
-
-    fn stop_signal(&mut self, v: &Value<'_>) -> Option<Signal> {
+        refused: &[(Signal, &str)],
+        refused_help: &str,
+    ) -> Option<Signal> {
         let help = "use a name such as \"TERM\", \"INT\", \"QUIT\" or \"SIGHUP\", or a number from \
                     1 to 64";
         let signal = match v.get_ref() {
             DeValue::String(s) => Signal::parse(s.trim()).or_else(|| {
-                let message = format!("`stop_signal` {} is not a signal", toml_str(s));
+                let message = format!("`{name}` {} is not a signal", toml_str(s));
                 self.error(v.span(), message, Some(help.into()));
                 None
             })?,
@@ -1158,36 +779,63 @@ impl Checker<'_> {
                     .ok()
                     .and_then(Signal::from_number)
                     .or_else(|| {
-                        let message = format!("`stop_signal` {n} is not a signal number");
+                        let message = format!("`{name}` {n} is not a signal number");
                         self.error(v.span(), message, Some(help.into()));
                         None
                     })?
             }
             _ => {
-                self.mismatch(
-                    v,
-                    "stop_signal",
-                    "a signal name or number",
-                    Some(help.into()),
-                );
+                self.mismatch(v, name, "a signal name or number", Some(help.into()));
                 return None;
             }
         };
-        if signal == Signal::STOP || signal == Signal::CONT {
-            let message = format!(
-                "`stop_signal` cannot be {signal}: it {} the process instead of asking it to exit",
-                if signal == Signal::STOP {
-                    "pauses"
-                } else {
-                    "resumes"
-                }
-            );
-            let help = "use \"TERM\" (the default), \"INT\", \"QUIT\" or another signal the \
-                        service exits on";
-            self.error(v.span(), message, Some(help.into()));
+        if let Some((_, why)) = refused.iter().find(|(s, _)| *s == signal) {
+            let message = format!("`{name}` cannot be {signal}: {why}");
+            self.error(v.span(), message, Some(refused_help.into()));
             return None;
         }
         Some(signal)
+    }
+
+    /// A duration longer than zero.
+    fn positive_duration(
+        &mut self,
+        v: &Value<'_>,
+        name: &str,
+        help: Option<String>,
+    ) -> Option<Duration> {
+        let d = self.duration(v, name)?;
+        if d.is_zero() {
+            self.error(v.span(), format!("`{name}` must be longer than zero"), help);
+            return None;
+        }
+        Some(d)
+    }
+
+    /// Reads `key` into `out` when it is one of [`PROCESS_KEYS`], the keys services and tasks
+    /// share; false when it is not one of them.
+    fn process_key(&mut self, key: &str, value: &Value<'_>, out: &mut ProcessSpec) -> bool {
+        match key {
+            "command" => {
+                if let Some(argv) = self.command(value, "command") {
+                    out.command = argv;
+                }
+            }
+            "env" => {
+                if let Some(env) = self.env(value) {
+                    out.env = env;
+                }
+            }
+            "env_file" => out.env_file = self.path(value, "env_file"),
+            "working_dir" => out.working_dir = self.path(value, "working_dir"),
+            "user" => out.user = self.name_string(value, "user"),
+            "group" => out.group = self.name_string(value, "group"),
+            "supplementary_groups" => {
+                out.supplementary_groups = self.string_array(value, "supplementary_groups")
+            }
+            _ => return false,
+        }
+        true
     }
 }
 

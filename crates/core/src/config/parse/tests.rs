@@ -291,10 +291,15 @@ fn unknown_top_level_tables() {
     assert_eq!(p.2, "unknown table `[servce]`");
     assert_eq!(p.3.as_deref(), Some("did you mean `service`?"));
 
-    let p = problem("\n[[task]]\nname = \"x\"\n");
+    let p = problem("\n[[tasks]]\nname = \"x\"\n");
     assert_eq!((p.0, p.1), (2, 3));
-    assert_eq!(p.2, "unknown key `task`");
-    assert!(p.3.unwrap().contains("`[service.NAME]`"));
+    assert_eq!(p.2, "unknown key `tasks`");
+    assert_eq!(p.3.as_deref(), Some("did you mean `task`?"));
+
+    let p = problem("\n[[job]]\nname = \"x\"\n");
+    assert_eq!((p.0, p.1), (2, 3));
+    assert_eq!(p.2, "unknown key `job`");
+    assert!(p.3.unwrap().contains("`[service.NAME]` and `[[task]]`"));
 
     let p = problem("[supervisr]\n");
     assert_eq!(p.3.as_deref(), Some("did you mean `supervisor`?"));
@@ -644,3 +649,9 @@ proptest::proptest! {
         proptest::prop_assert_eq!(s.stop_timeout, d);
     }
 }
+
+mod depends;
+mod full;
+mod pause;
+mod readiness;
+mod tasks;

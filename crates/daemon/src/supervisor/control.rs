@@ -1,0 +1,235 @@
+//! API requests: status documents, and operators' actions with their tickets.
+
+use steward_core::machine::{Input, State, refusal};
+use steward_proto::{ServiceStatus, TaskStatus};
+use tokio::sync::oneshot;
+use tracing::info;
+
+use super::{Key, Supervisor};
+use crate::status;
+
+/// What the API asks of the loop. Each carries its reply: a ticket that resolves once the
+/// request has been applied.
+#[derive(Debug)]
+pub enum Request {
+    Status {
+        service: Option<String>,
+        reply: oneshot::Sender<Result<Vec<ServiceStatus>, ApiError>>,
+    },
+    Tasks {
+        reply: oneshot::Sender<Vec<TaskStatus>>,
+    },
+    Control {
+        service: String,
+        instance: Option<u32>,
+        action: Action,
+        /// Answer once every targeted instance has settled, not just on acceptance.
+        wait: bool,
+        reply: oneshot::Sender<Result<ServiceStatus, ApiError>>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Start,
+    Stop,
+    Restart,
+    Pause,
+    Continue,
+}
+
+impl Action {
+    pub fn parse(word: &str) -> Option<Action> {
+        Some(match word {
+            "start" => Action::Start,
+            "stop" => Action::Stop,
+            "restart" => Action::Restart,
+            "pause" => Action::Pause,
+            "continue" => Action::Continue,
+            _ => return None,
+        })
+    }
+
+    fn input(self) -> Input {
+        match self {
+            Action::Start => Input::Start,
+            Action::Stop => Input::Stop,
+            Action::Restart => Input::Restart,
+            Action::Pause => Input::Pause,
+            Action::Continue => Input::Continue,
+        }
+    }
+}
+
+/// An error for an API client: an HTTP status and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+/// A control request waiting for its instances to settle.
+pub(super) struct Waiter {
+    service: String,
+    /// Each targeted instance with its generation when the request was made.
+    targets: Vec<(u32, u64)>,
+    action: Action,
+    reply: oneshot::Sender<Result<ServiceStatus, ApiError>>,
+}
+
+impl Supervisor {
+    pub(super) fn on_request(&mut self, req: Request) {
+        match req {
+            Request::Status { service, reply } => {
+                let _ = reply.send(self.status(service.as_deref()));
+            }
+            Request::Tasks { reply } => {
+                let _ = reply.send(self.task_status());
+            }
+            Request::Control {
+                service,
+                instance,
+                action,
+                wait,
+                reply,
+            } => match self.control(&service, instance, action) {
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+                Ok(targets) if wait => self.waiters.push(Waiter {
+                    service,
+                    targets,
+                    action,
+                    reply,
+                }),
+                Ok(_) => {
+                    let _ = reply.send(self.service_status(&service));
+                }
+            },
+        }
+    }
+
+    /// Applies an operator's action to every targeted instance, or to none of them when
+    /// one refuses it; returns the targets and their generations.
+    fn control(
+        &mut self,
+        service: &str,
+        instance: Option<u32>,
+        action: Action,
+    ) -> Result<Vec<(u32, u64)>, ApiError> {
+        if self.shutdown.is_some() {
+            return Err(ApiError::new(503, "steward is shutting down"));
+        }
+        let rt = self
+            .services
+            .get(service)
+            .ok_or_else(|| unknown_service(service))?;
+        let count = rt.instances.len() as u32;
+        let indices: Vec<u32> = match instance {
+            Some(i) if i < count => vec![i],
+            Some(i) => {
+                let last = count.saturating_sub(1);
+                return Err(ApiError::new(
+                    404,
+                    format!("service {service} has no instance {i} (it has {count}: 0 to {last})"),
+                ));
+            }
+            None => (0..count).collect(),
+        };
+        let input = action.input();
+        for &i in &indices {
+            if let Some(why) = refusal(&rt.instances[i as usize], &input) {
+                return Err(ApiError::new(409, format!("{service}:{i}: {why}")));
+            }
+        }
+        let targets = indices
+            .iter()
+            .map(|&i| (i, rt.instances[i as usize].generation))
+            .collect();
+        let which = instance.map_or(String::new(), |i| format!(" for instance {i}"));
+        info!("{service}: {action:?} requested{which}");
+        // An operator's start does not wait for dependencies; the boot order does.
+        self.waiting.remove(service);
+        for index in indices {
+            self.input(
+                &Key {
+                    service: service.to_string(),
+                    index,
+                },
+                input.clone(),
+            );
+        }
+        Ok(targets)
+    }
+
+    /// Answers the control requests whose instances have all settled.
+    pub(super) fn settle_waiters(&mut self) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        let shutting_down = self.shutdown.is_some();
+        let (done, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| shutting_down || self.is_settled(w));
+        self.waiters = pending;
+        for w in done {
+            let _ = w.reply.send(self.service_status(&w.service));
+        }
+    }
+
+    fn is_settled(&self, w: &Waiter) -> bool {
+        let Some(rt) = self.services.get(&w.service) else {
+            return true;
+        };
+        w.targets.iter().all(|&(index, gen0)| {
+            let Some(inst) = rt.instances.get(index as usize) else {
+                return true;
+            };
+            if !inst.state.is_settled() {
+                return false;
+            }
+            let moved_on = inst.generation > gen0;
+            match w.action {
+                Action::Start => moved_on || inst.state == State::Running || !inst.wants_up(),
+                Action::Restart => moved_on || !inst.wants_up(),
+                Action::Stop => matches!(inst.state, State::Stopped | State::Failed) || moved_on,
+                Action::Pause | Action::Continue => true,
+            }
+        })
+    }
+
+    fn status(&self, service: Option<&str>) -> Result<Vec<ServiceStatus>, ApiError> {
+        match service {
+            Some(name) => Ok(vec![self.service_status(name)?]),
+            None => {
+                let now = self.clock.now();
+                Ok(self
+                    .services
+                    .values()
+                    .map(|rt| status::service(rt, &self.clock, now))
+                    .collect())
+            }
+        }
+    }
+
+    fn service_status(&self, name: &str) -> Result<ServiceStatus, ApiError> {
+        let rt = self
+            .services
+            .get(name)
+            .ok_or_else(|| unknown_service(name))?;
+        Ok(status::service(rt, &self.clock, self.clock.now()))
+    }
+}
+
+fn unknown_service(name: &str) -> ApiError {
+    ApiError::new(404, format!("no service named {name}"))
+}

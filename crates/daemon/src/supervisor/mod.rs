@@ -1,0 +1,577 @@
+//! The supervisor loop: the one owner of every instance's state.
+//!
+//! One task `select!`s over SIGCHLD (then reaps), API requests, events from helper tasks
+//! (notify datagrams, ready fds, network probes), the earliest timer, and SIGTERM/SIGINT.
+//! Each event becomes an [`Input`] to the core's [`step`], and the effects it returns are
+//! carried out here, in order. Nothing else touches the state, so there is no lock and
+//! nothing polls: when nothing happens, no timer is armed and the loop sleeps.
+//!
+//! The parts: [`control`] answers the API, [`order`] starts services in dependency order
+//! and stops them in reverse, [`boot`] runs the startup tasks first, [`health`] runs
+//! probes and reads notify sockets and ready fds.
+
+mod boot;
+mod control;
+mod health;
+mod order;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use steward_core::config::{Config, ServiceSpec};
+use steward_core::machine::{Effect, Input, Instance, ProbeKind, RunPurpose, State, step};
+use steward_core::signal::Signal;
+use steward_core::time::Instant;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+pub use control::{Action, ApiError, Request};
+
+use crate::clock::Clock;
+use crate::guard::Guard;
+use crate::process::{self, Launch};
+
+/// An instance's address: service name and index.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Key {
+    pub service: String,
+    pub index: u32,
+}
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.service, self.index)
+    }
+}
+
+pub struct ServiceRt {
+    pub spec: ServiceSpec,
+    pub instances: Vec<Instance>,
+    /// Per instance: its notify socket and counters.
+    pub io: Vec<health::InstanceIo>,
+}
+
+/// Who a child process belongs to.
+#[derive(Debug, Clone)]
+enum Owner {
+    Instance(Key),
+    /// A recovery or give-up command run for a service.
+    Command {
+        service: String,
+        purpose: RunPurpose,
+    },
+    /// An exec probe of an instance's run.
+    Probe {
+        key: Key,
+        kind: ProbeKind,
+        generation: u64,
+        timed_out: bool,
+    },
+    /// A startup task.
+    Task {
+        index: usize,
+        timed_out: bool,
+    },
+}
+
+/// What a timer wakes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    /// The instance's own deadline (`Instance::deadline`).
+    Instance(Key),
+    /// A probe or task process that must be killed if still running.
+    Kill(u32),
+}
+
+/// Events from the helper tasks, in arrival order.
+#[derive(Debug)]
+enum Event {
+    Notify(Key, crate::notify::Datagram),
+    ReadyFd {
+        key: Key,
+        generation: u64,
+    },
+    Probe {
+        key: Key,
+        kind: ProbeKind,
+        generation: u64,
+        ok: bool,
+        detail: String,
+    },
+}
+
+struct Shutdown {
+    code: i32,
+    /// Services still to be stopped, each once its dependents are down.
+    to_stop: BTreeSet<String>,
+}
+
+pub struct Supervisor {
+    clock: Clock,
+    services: BTreeMap<String, ServiceRt>,
+    pids: HashMap<u32, Owner>,
+    timers: BTreeSet<(Instant, Timer)>,
+    /// The armed deadline of each instance, to find it again in `timers`.
+    armed: HashMap<Key, Instant>,
+    waiters: Vec<control::Waiter>,
+    guard: Option<Guard>,
+    shutdown: Option<Shutdown>,
+    events: mpsc::UnboundedSender<Event>,
+    boot: boot::Boot,
+    /// Services the config wants up, waiting for their dependencies.
+    waiting: BTreeSet<String>,
+    /// For each service, the services that depend on it.
+    dependents: HashMap<String, Vec<String>>,
+}
+
+impl Supervisor {
+    pub fn new(config: &Config, clock: Clock, state_dir: PathBuf) -> (Supervisor, Receivers) {
+        let now = clock.now();
+        let seed = random_seed();
+        let services = config
+            .services
+            .values()
+            .map(|spec| (spec.name.clone(), ServiceRt::new(spec.clone(), seed, now)))
+            .collect();
+        let (events, events_rx) = mpsc::unbounded_channel();
+        let boot = boot::Boot::new(config.tasks.clone(), &state_dir);
+        let sup = Supervisor {
+            clock,
+            services,
+            pids: HashMap::new(),
+            timers: BTreeSet::new(),
+            armed: HashMap::new(),
+            waiters: Vec::new(),
+            guard: None,
+            shutdown: None,
+            events,
+            boot,
+            waiting: BTreeSet::new(),
+            dependents: steward_core::deps::dependents(&config.services),
+        };
+        (sup, Receivers { events: events_rx })
+    }
+
+    /// Runs until every service is down after a shutdown; returns steward's exit code.
+    pub async fn run(
+        mut self,
+        mut requests: mpsc::Receiver<Request>,
+        mut rx: Receivers,
+    ) -> std::io::Result<i32> {
+        // Subscribe before the first spawn so no exit can be missed.
+        let mut sigchld = signal(SignalKind::child())?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut sigint = signal(SignalKind::interrupt())?;
+        // SIGHUP's default would kill steward and leave the guard to SIGKILL every service.
+        let mut sighup = signal(SignalKind::hangup())?;
+        if let Err(e) = process::become_subreaper() {
+            warn!("cannot become a subreaper ({e}); orphaned grandchildren go to init");
+        }
+        self.start_guard();
+        self.advance();
+        loop {
+            if self.shutdown.is_some() && self.all_down() {
+                break;
+            }
+            let next = self.timers.first().map(|(at, _)| self.clock.to_tokio(*at));
+            let far = tokio::time::Instant::now() + Duration::from_secs(86_400);
+            tokio::select! {
+                _ = sigchld.recv() => self.on_sigchld(),
+                Some(req) = requests.recv() => self.on_request(req),
+                Some(event) = rx.events.recv() => self.on_event(event),
+                _ = tokio::time::sleep_until(next.unwrap_or(far)), if next.is_some() => self.on_timers(),
+                _ = sigterm.recv() => self.begin_shutdown(0, "SIGTERM received"),
+                _ = sigint.recv() => self.begin_shutdown(0, "SIGINT received"),
+                _ = sighup.recv() => warn!("SIGHUP received: this version does not reload its config; services are left as they are"),
+            }
+            self.advance();
+            self.settle_waiters();
+        }
+        self.finish();
+        Ok(self.shutdown.map_or(0, |s| s.code))
+    }
+
+    /// Moves the boot and shutdown sequences on after every event.
+    fn advance(&mut self) {
+        if self.shutdown.is_some() {
+            self.stop_in_order();
+        } else if !self.boot.is_done() {
+            self.run_tasks();
+        } else {
+            self.start_waiting();
+        }
+    }
+
+    fn instance(&self, key: &Key) -> Option<&Instance> {
+        self.services
+            .get(&key.service)?
+            .instances
+            .get(key.index as usize)
+    }
+
+    fn all_down(&self) -> bool {
+        self.services
+            .values()
+            .all(|rt| rt.instances.iter().all(|i| i.pid.is_none()))
+            && !self.pids.values().any(|o| matches!(o, Owner::Task { .. }))
+    }
+
+    /// Feeds `input` to one instance and carries out everything that follows from it.
+    fn input(&mut self, key: &Key, input: Input) {
+        let mut queue = VecDeque::from([input]);
+        while let Some(input) = queue.pop_front() {
+            let now = self.clock.now();
+            let Some(rt) = self.services.get_mut(&key.service) else {
+                return;
+            };
+            let Some(inst) = rt.instances.get_mut(key.index as usize) else {
+                return;
+            };
+            let old_pid = inst.pid;
+            let effects = step(inst, &rt.spec, input, now);
+            let (deadline, new_pid) = (inst.deadline(), inst.pid);
+
+            if self.armed.get(key).copied() != deadline {
+                if let Some(at) = self.armed.remove(key) {
+                    self.timers.remove(&(at, Timer::Instance(key.clone())));
+                }
+                if let Some(at) = deadline {
+                    self.armed.insert(key.clone(), at);
+                    self.timers.insert((at, Timer::Instance(key.clone())));
+                }
+            }
+            if old_pid != new_pid {
+                if let Some(pid) = old_pid {
+                    self.forget_pid(pid);
+                }
+                if let Some(pid) = new_pid {
+                    self.pids.insert(pid, Owner::Instance(key.clone()));
+                }
+            }
+            for effect in effects {
+                if let Some(next) = self.carry_out(key, effect) {
+                    queue.push_back(next);
+                }
+            }
+        }
+    }
+
+    /// Carries out one effect; returns the input it produces, if any.
+    fn carry_out(&mut self, key: &Key, effect: Effect) -> Option<Input> {
+        match effect {
+            Effect::Spawn => Some(self.spawn_instance(key)),
+            Effect::Signal { pid, signal } => {
+                debug!("{key}: sending {signal} to process group {pid}");
+                if let Err(e) = process::signal_group(pid, signal) {
+                    error!("{key}: cannot send {signal} to process group {pid}: {e}");
+                }
+                None
+            }
+            Effect::Freeze { pid } => {
+                // SIGSTOP cannot be caught: the whole group is stopped when kill returns.
+                match process::signal_group(pid, Signal::STOP) {
+                    Ok(()) => Some(Input::PauseDone),
+                    Err(e) => {
+                        error!("{key}: cannot freeze process group {pid}: {e}");
+                        None
+                    }
+                }
+            }
+            Effect::Thaw { pid } => {
+                if let Err(e) = process::signal_group(pid, Signal::CONT) {
+                    error!("{key}: cannot thaw process group {pid}: {e}");
+                }
+                Some(Input::ContinueDone)
+            }
+            Effect::Probe { kind, generation } => self.run_probe(key, kind, generation),
+            Effect::Run { command, purpose } => {
+                self.run_command(key, command, purpose);
+                None
+            }
+            Effect::ExitSupervisor { code } => {
+                let why =
+                    format!("{key} gave up and on_give_up = \"exit\"; exiting with code {code}");
+                self.begin_shutdown(code, &why);
+                None
+            }
+            Effect::Transition { from, to, reason } => {
+                match to {
+                    State::Failed | State::Backoff => warn!("{key}: {from} -> {to}: {reason}"),
+                    _ => info!("{key}: {from} -> {to}: {reason}"),
+                }
+                None
+            }
+        }
+    }
+
+    fn spawn_instance(&mut self, key: &Key) -> Input {
+        let Some(rt) = self.services.get_mut(&key.service) else {
+            return Input::SpawnFailed {
+                error: "no such service".into(),
+            };
+        };
+        let spec = &rt.spec;
+        let result = Launch::for_instance(spec, key.index).and_then(|mut launch| {
+            let io = &mut rt.io[key.index as usize];
+            let generation = rt.instances[key.index as usize].generation;
+            let ready = health::prepare(spec, key, io, &mut launch, &self.events)?;
+            let pid =
+                process::spawn(&launch).map_err(|e| spawn_error(&spec.process.command, &e))?;
+            io.expected_uid = launch
+                .identity
+                .as_ref()
+                .map_or(nix::unistd::getuid().as_raw(), |i| i.uid.as_raw());
+            if let Some(read_end) = ready {
+                health::watch_ready_fd(read_end, key.clone(), generation, self.events.clone());
+            }
+            Ok(pid)
+        });
+        match result {
+            Ok(pid) => {
+                self.guard_add(pid);
+                Input::Spawned { pid }
+            }
+            Err(error) => Input::SpawnFailed { error },
+        }
+    }
+
+    fn run_command(&mut self, key: &Key, command: Vec<String>, purpose: RunPurpose) {
+        let Some(rt) = self.services.get(&key.service) else {
+            return;
+        };
+        let what = match purpose {
+            RunPurpose::Recovery => "recovery",
+            RunPurpose::GiveUp => "give-up",
+        };
+        let result = Launch::for_command(&rt.spec, &command)
+            .and_then(|l| process::spawn(&l).map_err(|e| spawn_error(&command, &e)));
+        match result {
+            Ok(pid) => {
+                info!("{key}: running {what} command {command:?} (pid {pid})");
+                self.guard_add(pid);
+                let service = key.service.clone();
+                self.pids.insert(pid, Owner::Command { service, purpose });
+            }
+            Err(e) => error!("{key}: {what} command failed to start: {e}"),
+        }
+    }
+
+    fn on_sigchld(&mut self) {
+        let reaped = process::reap(|pid| self.pids.contains_key(&pid));
+        for r in reaped {
+            match self.pids.get(&r.pid).cloned() {
+                Some(Owner::Instance(key)) => self.input(
+                    &key,
+                    Input::Exited {
+                        pid: r.pid,
+                        how: r.how,
+                    },
+                ),
+                Some(Owner::Command { service, purpose }) => {
+                    self.forget_pid(r.pid);
+                    info!(
+                        "{service}: {purpose:?} command (pid {}) ended: {:?}",
+                        r.pid, r.how
+                    );
+                }
+                Some(Owner::Probe {
+                    key,
+                    kind,
+                    generation,
+                    timed_out,
+                }) => {
+                    self.forget_pid(r.pid);
+                    self.exec_probe_ended(key, kind, generation, r.how, timed_out);
+                }
+                Some(Owner::Task { index, timed_out }) => {
+                    self.forget_pid(r.pid);
+                    self.task_ended(index, r.how, timed_out);
+                }
+                None if self.guard.as_ref().is_some_and(|g| g.pid() == r.pid) => {
+                    error!(
+                        "the guard process (pid {}) ended: {:?}; starting a new one",
+                        r.pid, r.how
+                    );
+                    self.start_guard();
+                }
+                None => debug!("reaped orphan pid {}: {:?}", r.pid, r.how),
+            }
+        }
+    }
+
+    fn on_timers(&mut self) {
+        let now = self.clock.now();
+        while let Some((at, timer)) = self.timers.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.timers.remove(&(at, timer.clone()));
+            match timer {
+                Timer::Instance(key) => {
+                    self.armed.remove(&key);
+                    self.input(&key, Input::Tick);
+                }
+                Timer::Kill(pid) => self.kill_overdue(pid),
+            }
+        }
+    }
+
+    /// A probe or task process ran past its timeout: kill its group; its exit reports it.
+    fn kill_overdue(&mut self, pid: u32) {
+        match self.pids.get_mut(&pid) {
+            Some(Owner::Probe { timed_out, .. } | Owner::Task { timed_out, .. }) => {
+                *timed_out = true
+            }
+            _ => return,
+        }
+        if let Err(e) = process::signal_group(pid, Signal::KILL) {
+            error!("cannot kill overdue process group {pid}: {e}");
+        }
+    }
+
+    /// Watches `pid` and kills its group if it still runs after `timeout`.
+    fn kill_after(&mut self, pid: u32, timeout: Duration) {
+        let at = self.clock.now() + timeout;
+        self.timers.insert((at, Timer::Kill(pid)));
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Notify(key, datagram) => self.on_notify(&key, datagram),
+            Event::ReadyFd { key, generation } => {
+                if self
+                    .instance(&key)
+                    .is_some_and(|i| i.generation == generation)
+                {
+                    self.input(&key, Input::Ready);
+                }
+            }
+            Event::Probe {
+                key,
+                kind,
+                generation,
+                ok,
+                detail,
+            } => {
+                self.input(
+                    &key,
+                    Input::ProbeResult {
+                        kind,
+                        generation,
+                        ok,
+                        detail,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Stops every service, dependents first (first call), or kills them all at once
+    /// (second call).
+    fn begin_shutdown(&mut self, code: i32, why: &str) {
+        if let Some(shutdown) = &mut self.shutdown {
+            if code != 0 && shutdown.code == 0 {
+                shutdown.code = code;
+            }
+            if code == 0 {
+                warn!("{why} again: killing every service now");
+                for &pid in self.pids.keys() {
+                    let _ = process::signal_group(pid, Signal::KILL);
+                }
+            }
+            return;
+        }
+        info!("{why}: stopping every service");
+        self.waiting.clear();
+        let to_stop = self.services.keys().cloned().collect();
+        self.shutdown = Some(Shutdown { code, to_stop });
+        self.abort_tasks();
+    }
+
+    /// Last words: helper processes still running die with steward.
+    fn finish(&mut self) {
+        for (&pid, owner) in &self.pids {
+            if !matches!(owner, Owner::Instance(_)) {
+                debug!("killing helper pid {pid} ({owner:?}), still running at exit");
+                let _ = process::signal_group(pid, Signal::KILL);
+            }
+        }
+        info!("every service is stopped");
+    }
+
+    fn start_guard(&mut self) {
+        match Guard::start() {
+            Ok(mut guard) => {
+                for &pid in self.pids.keys() {
+                    let _ = guard.add(pid);
+                }
+                self.guard = Some(guard);
+            }
+            Err(e) => error!(
+                "cannot start the guard process ({e}); if steward is killed, grandchildren of services may survive"
+            ),
+        }
+    }
+
+    fn guard_add(&mut self, pid: u32) {
+        if let Some(guard) = &mut self.guard
+            && let Err(e) = guard.add(pid)
+        {
+            error!("cannot tell the guard about pid {pid}: {e}");
+        }
+    }
+
+    fn forget_pid(&mut self, pid: u32) {
+        self.pids.remove(&pid);
+        if let Some(guard) = &mut self.guard {
+            let _ = guard.remove(pid);
+        }
+    }
+}
+
+impl ServiceRt {
+    fn new(spec: ServiceSpec, seed: u64, now: Instant) -> ServiceRt {
+        let instances = (0..spec.instances)
+            .map(|i| Instance::new(i, seed ^ hash_key(&spec.name, i), now))
+            .collect();
+        let io = (0..spec.instances)
+            .map(|_| health::InstanceIo::default())
+            .collect();
+        ServiceRt {
+            spec,
+            instances,
+            io,
+        }
+    }
+}
+
+/// The receiving ends the loop owns.
+pub struct Receivers {
+    events: mpsc::UnboundedReceiver<Event>,
+}
+
+fn spawn_error(command: &[String], e: &std::io::Error) -> String {
+    let program = command.first().map_or("", String::as_str);
+    match e.kind() {
+        std::io::ErrorKind::NotFound => format!("{program}: command not found"),
+        std::io::ErrorKind::PermissionDenied => format!("{program}: permission denied"),
+        _ => format!("{program}: {e}"),
+    }
+}
+
+fn hash_key(name: &str, index: u32) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (name, index).hash(&mut h);
+    h.finish()
+}
+
+/// Per-daemon randomness for backoff jitter, so two nodes do not retry in lockstep.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish()
+}
