@@ -174,10 +174,10 @@ fn control(cli: &Cli, action: &str, args: &ControlArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     // Like systemctl: the command fails when the instances did not end where it asked.
-    let wanted = if action == "stop" {
-        State::Stopped
-    } else {
-        State::Running
+    let wanted = match action {
+        "stop" => State::Stopped,
+        "pause" => State::Paused,
+        _ => State::Running,
     };
     let missed: Vec<_> = results
         .iter()

@@ -4,6 +4,11 @@ mod harness;
 
 mod cli;
 mod config_errors;
+mod order;
+mod pause;
+mod probes;
+mod readiness;
 mod recovery;
 mod stopping;
+mod tasks;
 mod users;

@@ -13,7 +13,8 @@ impl Checker<'_> {
     pub(super) fn depends_on(&mut self, me: &str, v: &Value<'_>) -> Option<Vec<Dependency>> {
         let items = match v.get_ref() {
             DeValue::Array(items) => items,
-            DeValue::String(_) | DeValue::Table(_) => {
+            // Inline, so the text can be shown in brackets (not a `[table]` header).
+            DeValue::String(_) | DeValue::Table(_) if !self.source[v.span()].starts_with('[') => {
                 let help = format!(
                     "wrap it in a list: `depends_on = [{}]`",
                     &self.source[v.span()]
@@ -22,7 +23,9 @@ impl Checker<'_> {
                 return None;
             }
             _ => {
-                let help = format!("e.g. `depends_on = [\"db\", {DEPENDENCY_EXAMPLE}]`");
+                let help =
+                    "e.g. `depends_on = [\"db\", { service = \"cache\", condition = \"started\" }]`"
+                        .to_string();
                 self.mismatch(v, "depends_on", "an array", Some(help));
                 return None;
             }

@@ -80,8 +80,9 @@ struct ActionEntry {
 /// whole table has been read.
 #[derive(Default)]
 struct PauseKeys {
-    /// Whether `pause` is there at all, and its value when valid (`true` for "signal").
+    /// Whether `pause` is there at all.
     given: bool,
+    /// Its value when valid: `true` for "signal", `false` for "freeze".
     signal_mode: Option<bool>,
     /// Key span and value (when valid) of `pause_signal` and `continue_signal`.
     pause_signal: Option<(Range<usize>, Option<Signal>)>,
@@ -223,7 +224,7 @@ impl Checker<'_> {
                     spec.watchdog = self.positive_duration(value, "watchdog", Some(help));
                 }
                 "watchdog_signal" => {
-                    let help = "use \"ABRT\" (the default, which leaves a core dump), \"TERM\" \
+                    let help = "use \"ABRT\" (the default, which can leave a core dump), \"TERM\" \
                                 or \"KILL\"";
                     let refused = WATCHDOG_REFUSED;
                     if let Some(s) = self.signal(value, "watchdog_signal", refused, help) {

@@ -162,6 +162,19 @@ fn entry_errors() {
         Some("wrap it in a list: `depends_on = [\"db\"]`")
     );
 
+    let p = problem(&web_with("depends_on = { service = \"db\" }"));
+    assert_eq!(
+        p.3.as_deref(),
+        Some("wrap it in a list: `depends_on = [{ service = \"db\" }]`")
+    );
+    let p = problem(&web_with("[service.web.depends_on]\nservice = \"db\""));
+    assert_eq!((p.0, p.1), (5, 1));
+    assert_eq!(p.2, "`depends_on` must be an array, found a table");
+    assert_eq!(
+        p.3.as_deref(),
+        Some("e.g. `depends_on = [\"db\", { service = \"cache\", condition = \"started\" }]`")
+    );
+
     let p = problem(&web_with("depends_on = [1]"));
     assert_eq!((p.0, p.1), (5, 15));
     assert_eq!(

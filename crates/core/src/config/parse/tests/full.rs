@@ -199,3 +199,22 @@ pause_signal = "USR1"
         "{ps:#?}"
     );
 }
+
+/// The complete example of `docs/configuration.md` is a valid config.
+#[test]
+fn the_documented_example_parses() {
+    let doc = include_str!("../../../../../../docs/configuration.md");
+    let section = doc
+        .split("## A complete example")
+        .nth(1)
+        .expect("the section");
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("a toml block");
+    let c = ok(example);
+    assert_eq!(c.tasks.len(), 2);
+    assert!(c.services["reverse"].waits_for_readiness());
+    assert_eq!(crate::config::graph::find_cycle(&c.services), None);
+}

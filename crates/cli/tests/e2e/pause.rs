@@ -1,0 +1,124 @@
+//! Pause and continue: freezing, signal-paused services with confirmation, refusals.
+
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+use steward_proto::State;
+
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+#[test]
+fn freeze_stops_a_busy_loop_and_continue_resumes_it() {
+    let d = Daemon::start("[service.busy]\ncommand = [\"{fixture}\", \"--busy\"]\n");
+    let pid = d
+        .wait_instance("busy", 0, "running", |i| i.state == State::Running)
+        .pid
+        .unwrap();
+    let out = d.ok(&["pause", "busy"]);
+    assert!(out.contains("paused"), "{out}");
+    let frozen = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(cpu_ticks(pid), frozen, "no CPU time while paused");
+    d.ok(&["continue", "busy"]);
+    assert_eq!(d.instance("busy", 0).state, State::Running);
+    let started = Instant::now();
+    poll(
+        "CPU time to advance again",
+        || (cpu_ticks(pid) > frozen).then_some(()),
+        || format!("{:?}", started.elapsed()),
+    );
+}
+
+#[test]
+fn a_service_that_pauses_itself_confirms_through_notify() {
+    let d = Daemon::start(
+        r#"
+[service.polite]
+command = ["{fixture}", "--notify-after", "0ms", "READY=1", "--on-signal", "10", "X_STEWARD=paused", "--on-signal", "12", "X_STEWARD=continued"]
+notify = true
+pause = "signal"
+pause_signal = "USR1"
+continue_signal = "USR2"
+"#,
+    );
+    d.wait_instance("polite", 0, "running", |i| i.state == State::Running);
+    d.ok(&["pause", "polite"]);
+    assert_eq!(
+        d.instance("polite", 0).state,
+        State::Paused,
+        "the ticket waited for the confirmation"
+    );
+    d.ok(&["continue", "polite"]);
+    assert_eq!(d.instance("polite", 0).state, State::Running);
+}
+
+#[test]
+fn pause_is_refused_unless_running_and_changes_nothing() {
+    let d = Daemon::start("[service.a]\ncommand = [\"{fixture}\"]\ninstances = 2\n");
+    d.wait_for("both running", |s| {
+        s[0].instances
+            .iter()
+            .all(|i| i.state == State::Running)
+            .then_some(())
+    });
+    d.ok(&["stop", "a:1"]);
+    let out = d.cli(&["pause", "a"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a:1: it is stopped; only a running instance can be paused"),
+        "{err}"
+    );
+    assert_eq!(d.instance("a", 0).state, State::Running, "all or nothing");
+    let (code, _) = d.http("POST", "/v1/services/a/continue?instance=1");
+    assert_eq!(code, 409);
+}
+
+#[test]
+fn a_paused_instance_stops_promptly_and_its_watchdog_waits() {
+    let d = Daemon::start(
+        r#"
+[service.dog]
+command = ["{fixture}", "--notify-after", "0ms", "READY=1", "--watchdog-every", "50ms"]
+notify = true
+watchdog = "300ms"
+stop_timeout = "10s"
+"#,
+    );
+    let pid = d
+        .wait_instance("dog", 0, "running", |i| i.state == State::Running)
+        .pid;
+    d.ok(&["pause", "dog"]);
+    // Frozen, it sends no WATCHDOG=1; paused, steward does not expect one.
+    std::thread::sleep(Duration::from_millis(900));
+    let i = d.instance("dog", 0);
+    assert_eq!((i.state, i.pid), (State::Paused, pid), "{:?}", i.last_exit);
+    d.ok(&["continue", "dog"]);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(
+        d.instance("dog", 0).pid,
+        pid,
+        "the watchdog is fed again after continue"
+    );
+    // Stop while paused: thawed and stopped by its stop signal, not by SIGKILL.
+    d.ok(&["pause", "dog"]);
+    let started = Instant::now();
+    d.ok(&["stop", "dog"]);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let last = d.instance("dog", 0).last_exit.unwrap();
+    assert_eq!(
+        last.signal.as_deref(),
+        Some("SIGTERM"),
+        "{}",
+        last.counted_as
+    );
+}
