@@ -104,6 +104,21 @@ impl NotifySocket {
         }
     }
 
+    /// The next datagram already waiting, if any, without waiting. The supervisor calls it
+    /// before it handles an exit, so that a `STOPPING=1` sent just before exiting is seen
+    /// first. (Reading beside [`NotifySocket::recv`] is safe: each datagram is taken once,
+    /// and a stale readiness only costs `recv` one `WouldBlock`.)
+    pub fn try_recv(&self) -> io::Result<Option<Datagram>> {
+        loop {
+            match self.recv_now() {
+                Ok(Some(datagram)) => return Ok(Some(datagram)),
+                Ok(None) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// One non-blocking `recvmsg`: `Ok(None)` for a datagram to skip, `WouldBlock` when
     /// there is none.
     fn recv_now(&self) -> io::Result<Option<Datagram>> {

@@ -218,3 +218,24 @@ notify = true
     assert_eq!(after.state, State::Running);
     assert_ne!(after.notify.unwrap().status.as_deref(), Some("spoofed"));
 }
+
+#[test]
+fn stopping_sent_just_before_exiting_is_never_missed() {
+    // The datagram and the exit arrive together; the datagram must be handled first.
+    let d = Daemon::start(
+        r#"
+[service.quick]
+command = ["{fixture}", "--notify-after", "0ms", "READY=1", "--notify-after", "20ms", "STOPPING=1", "--exit-after", "20ms", "--exit-code", "3"]
+notify = true
+restart = "always"
+backoff = { max = "0s" }
+"#,
+    );
+    let i = d.wait_instance("quick", 0, "10 runs", |i| i.restarts >= 10);
+    assert_eq!(
+        i.failures, 0,
+        "every exit followed a STOPPING=1: {:?}",
+        i.last_exit
+    );
+    assert!(i.last_exit.unwrap().counted_as.contains("reported stop"));
+}

@@ -120,6 +120,18 @@ pub(super) fn watch_ready_fd(
 }
 
 impl Supervisor {
+    /// Handles the datagrams waiting on `key`'s notify socket, now.
+    pub(super) fn drain_notify(&mut self, key: &Key) {
+        let socket = self
+            .services
+            .get(&key.service)
+            .and_then(|rt| rt.io.get(key.index as usize)?.notify.clone());
+        let Some(socket) = socket else { return };
+        while let Ok(Some(datagram)) = socket.try_recv() {
+            self.on_notify(key, datagram);
+        }
+    }
+
     /// Checks who sent a datagram, then feeds what it says to the instance.
     pub(super) fn on_notify(&mut self, key: &Key, datagram: Datagram) {
         let Some(rt) = self.services.get_mut(&key.service) else {

@@ -178,7 +178,7 @@ impl Supervisor {
             let next = self.timers.first().map(|(at, _)| self.clock.to_tokio(*at));
             let far = tokio::time::Instant::now() + Duration::from_secs(86_400);
             tokio::select! {
-                _ = sigchld.recv() => self.on_sigchld(),
+                _ = sigchld.recv() => self.on_sigchld(&mut rx),
                 Some(req) = requests.recv() => self.on_request(req),
                 Some(event) = rx.events.recv() => self.on_event(event),
                 _ = tokio::time::sleep_until(next.unwrap_or(far)), if next.is_some() => self.on_timers(),
@@ -358,17 +358,25 @@ impl Supervisor {
         }
     }
 
-    fn on_sigchld(&mut self) {
+    fn on_sigchld(&mut self, rx: &mut Receivers) {
         let reaped = process::reap(|pid| self.pids.contains_key(&pid));
         for r in reaped {
             match self.pids.get(&r.pid).cloned() {
-                Some(Owner::Instance(key)) => self.input(
-                    &key,
-                    Input::Exited {
-                        pid: r.pid,
-                        how: r.how,
-                    },
-                ),
+                Some(Owner::Instance(key)) => {
+                    // What the instance said before it exited comes first (`STOPPING=1`
+                    // decides how a non-zero exit counts).
+                    while let Ok(event) = rx.events.try_recv() {
+                        self.on_event(event);
+                    }
+                    self.drain_notify(&key);
+                    self.input(
+                        &key,
+                        Input::Exited {
+                            pid: r.pid,
+                            how: r.how,
+                        },
+                    );
+                }
                 Some(Owner::Command { service, purpose }) => {
                     self.forget_pid(r.pid);
                     info!(
