@@ -3,8 +3,9 @@
 //! (SIGKILL, OOM killer, a panic). `PR_SET_PDEATHSIG` alone would only reach each group's
 //! leader; the grandchildren would live on.
 //!
-//! steward writes `+PGID` when it starts a group and `-PGID` once the group is gone, on a
-//! pipe whose other end is the guard's stdin. When the pipe closes (steward is gone, however
+//! steward writes `+PGID` when it starts a group and `-PGID` once the group is gone, and
+//! `=PATH` for the cgroup holding every instance's cgroup, on a pipe whose other end is the
+//! guard's stdin. When the pipe closes (steward is gone, however
 //! it went), the guard sends SIGKILL to every group still listed and exits.
 
 use std::collections::BTreeSet;
@@ -56,6 +57,12 @@ impl Guard {
     pub fn remove(&mut self, pgid: u32) -> io::Result<()> {
         writeln!(self.pipe, "-{pgid}")
     }
+
+    /// The cgroup holding every instance's cgroup: one write to its `cgroup.kill` ends
+    /// them all, `setsid` escapees included.
+    pub fn set_cgroup_root(&mut self, root: &std::path::Path) -> io::Result<()> {
+        writeln!(self.pipe, "={}", root.display())
+    }
 }
 
 /// The guard's whole life: read the list until EOF, then kill what is left.
@@ -71,9 +78,14 @@ pub fn guard_main() -> i32 {
         let _ = unsafe { signal::signal(sig, SigHandler::SigIgn) };
     }
     let mut groups = BTreeSet::new();
+    let mut cgroup_root = None;
     for line in BufReader::new(io::stdin().lock()).lines() {
         let Ok(line) = line else { break };
         let (op, num) = line.split_at(line.len().min(1));
+        if op == "=" {
+            cgroup_root = Some(std::path::PathBuf::from(num));
+            continue;
+        }
         match (op, num.parse::<i32>()) {
             ("+", Ok(pgid)) if pgid > 1 => {
                 groups.insert(pgid);
@@ -83,6 +95,9 @@ pub fn guard_main() -> i32 {
             }
             _ => {}
         }
+    }
+    if let Some(root) = cgroup_root {
+        let _ = std::fs::write(root.join("cgroup.kill"), "1");
     }
     for pgid in groups {
         let _ = signal::killpg(Pid::from_raw(pgid), Signal::SIGKILL);

@@ -17,6 +17,7 @@
 //! remaining group if steward itself is killed.
 
 pub mod api;
+pub mod cgroup;
 pub mod clock;
 pub mod guard;
 pub mod notify;

@@ -128,3 +128,50 @@ fn sighup_does_not_stop_anything() {
     assert_eq!(d.instance("a", 0).pid, before.pid);
     assert_eq!(d.signal_and_wait(Signal::SIGTERM).code(), Some(0));
 }
+
+#[test]
+fn a_process_that_left_the_group_dies_with_its_instance() {
+    let escapes = r#"
+[service.leaky]
+command = ["sh", "-c", "setsid sleep 1000 & echo $! > {dir}/escapee; exec sleep 1000"]
+"#;
+    let mut d = Daemon::start(escapes);
+    if !d.log().contains("each instance runs in its own cgroup") {
+        eprintln!("skipped: no writable cgroup2 here (process groups only)");
+        return;
+    }
+    let escapee = || -> u32 {
+        let path = d.path("escapee");
+        poll(
+            "the escapee's pid",
+            || std::fs::read_to_string(&path).ok()?.trim().parse().ok(),
+            String::new,
+        )
+    };
+    let first = escapee();
+    let leader = d
+        .wait_instance("leaky", 0, "running", |i| i.state == State::Running)
+        .pid
+        .unwrap();
+    let session = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap()
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .nth(4)
+            .unwrap()
+            .parse::<u32>()
+            .unwrap()
+    };
+    assert_ne!(session(first), leader, "it left the instance's session");
+    d.ok(&["stop", "leaky"]);
+    wait_gone(&[first], "the escapee after stop");
+
+    std::fs::remove_file(d.path("escapee")).unwrap();
+    d.ok(&["start", "leaky"]);
+    let second = escapee();
+    d.signal_and_wait(Signal::SIGKILL);
+    wait_gone(&[second], "the escapee after steward was SIGKILLed");
+}

@@ -33,6 +33,8 @@ pub struct Launch {
     /// Variables whose value is the child's own pid (`WATCHDOG_PID`, `LISTEN_PID`), known
     /// only once it exists: the child writes it in before exec.
     pub pid_env: Vec<String>,
+    /// The `cgroup.procs` of the cgroup the child moves itself into first.
+    pub cgroup_procs: Option<PathBuf>,
 }
 
 /// steward's own protocol variables, as an outer systemd may have set them for steward:
@@ -97,6 +99,7 @@ impl Launch {
             identity,
             fds: Vec::new(),
             pid_env: Vec::new(),
+            cgroup_procs: None,
         })
     }
 

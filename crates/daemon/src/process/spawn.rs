@@ -27,7 +27,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
 use super::Launch;
 
 /// The steps of the child's setup, named in errors.
-const STEPS: [&str; 10] = [
+const STEPS: [&str; 11] = [
     "reset signals",
     "setsid",
     "prctl",
@@ -38,6 +38,7 @@ const STEPS: [&str; 10] = [
     "redirect stdin",
     "exec",
     "pass fds",
+    "join cgroup",
 ];
 const STEP_EXEC: u64 = 8;
 
@@ -54,6 +55,8 @@ struct Prepared {
     ids: Option<(Vec<libc::gid_t>, libc::gid_t, libc::uid_t, bool)>,
     stdin: libc::c_int,
     parent: libc::pid_t,
+    /// The `cgroup.procs` file the child writes itself into.
+    cgroup_procs: Option<CString>,
     /// (source, target): sources are copies above every target, so no dup2 clobbers one.
     fds: Vec<(OwnedFd, libc::c_int)>,
     /// Where the child writes its pid: the value part of `NAME=..........` strings, owned
@@ -154,6 +157,14 @@ unsafe fn child(p: &Prepared, failure: &AtomicU64) -> isize {
         }
         if libc::setsid() < 0 {
             return fail(1);
+        }
+        // Into the instance's cgroup before anything else, while still privileged.
+        if let Some(procs) = &p.cgroup_procs {
+            let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
+                return fail(10);
+            }
+            libc::close(fd);
         }
         if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
             return fail(2);
@@ -301,6 +312,11 @@ fn prepare(launch: &Launch) -> io::Result<Prepared> {
         parent: nix::unistd::getpid().as_raw(),
         fds,
         pid_slots,
+        cgroup_procs: launch
+            .cgroup_procs
+            .as_ref()
+            .map(|p| cstring(p.as_os_str().as_bytes()))
+            .transpose()?,
         _strings: strings,
     })
 }

@@ -29,6 +29,7 @@ use tracing::{debug, error, info, warn};
 
 pub use control::{Action, ApiError, Request};
 
+use crate::cgroup::Cgroups;
 use crate::clock::Clock;
 use crate::guard::Guard;
 use crate::process::{self, Launch};
@@ -124,6 +125,8 @@ pub struct Supervisor {
     waiting: BTreeSet<String>,
     /// For each service, the services that depend on it.
     dependents: HashMap<String, Vec<String>>,
+    /// One cgroup per instance, where steward may make them.
+    cgroups: Option<Cgroups>,
 }
 
 impl Supervisor {
@@ -150,6 +153,7 @@ impl Supervisor {
             boot,
             waiting: BTreeSet::new(),
             dependents: steward_core::deps::dependents(&config.services),
+            cgroups: None,
         };
         (sup, Receivers { events: events_rx })
     }
@@ -168,6 +172,16 @@ impl Supervisor {
         let mut sighup = signal(SignalKind::hangup())?;
         if let Err(e) = process::become_subreaper() {
             warn!("cannot become a subreaper ({e}); orphaned grandchildren go to init");
+        }
+        match Cgroups::setup() {
+            Ok(c) => {
+                info!(
+                    "each instance runs in its own cgroup under {}",
+                    c.root().display()
+                );
+                self.cgroups = Some(c);
+            }
+            Err(e) => info!("no cgroups ({e}): pause uses SIGSTOP, stops reach process groups"),
         }
         self.start_guard();
         self.advance();
@@ -267,21 +281,33 @@ impl Supervisor {
                 if let Err(e) = process::signal_group(pid, signal) {
                     error!("{key}: cannot send {signal} to process group {pid}: {e}");
                 }
+                // SIGKILL means the whole run: what left the group too.
+                if signal == Signal::KILL {
+                    self.kill_cgroup(key);
+                }
                 None
             }
             Effect::Freeze { pid } => {
-                // SIGSTOP cannot be caught: the whole group is stopped when kill returns.
-                match process::signal_group(pid, Signal::STOP) {
+                let frozen = match &self.cgroups {
+                    Some(c) => c.freeze(&key.service, key.index, true),
+                    // SIGSTOP cannot be caught: the whole group is stopped when kill returns.
+                    None => process::signal_group(pid, Signal::STOP),
+                };
+                match frozen {
                     Ok(()) => Some(Input::PauseDone),
                     Err(e) => {
-                        error!("{key}: cannot freeze process group {pid}: {e}");
+                        error!("{key}: cannot freeze: {e}");
                         None
                     }
                 }
             }
             Effect::Thaw { pid } => {
-                if let Err(e) = process::signal_group(pid, Signal::CONT) {
-                    error!("{key}: cannot thaw process group {pid}: {e}");
+                let thawed = match &self.cgroups {
+                    Some(c) => c.freeze(&key.service, key.index, false),
+                    None => process::signal_group(pid, Signal::CONT),
+                };
+                if let Err(e) = thawed {
+                    error!("{key}: cannot thaw: {e}");
                 }
                 Some(Input::ContinueDone)
             }
@@ -317,6 +343,12 @@ impl Supervisor {
             let io = &mut rt.io[key.index as usize];
             let generation = rt.instances[key.index as usize].generation;
             let ready = health::prepare(spec, key, io, &mut launch, &self.events)?;
+            if let Some(cgroups) = &self.cgroups {
+                match cgroups.prepare(&key.service, key.index) {
+                    Ok(procs) => launch.cgroup_procs = Some(procs),
+                    Err(e) => warn!("{key}: starting without its own cgroup: {e}"),
+                }
+            }
             let pid =
                 process::spawn(&launch).map_err(|e| spawn_error(&spec.process.command, &e))?;
             io.expected_uid = launch
@@ -369,6 +401,8 @@ impl Supervisor {
                         self.on_event(event);
                     }
                     self.drain_notify(&key);
+                    // The leader is gone: so is every process of its run.
+                    self.kill_cgroup(&key);
                     self.input(
                         &key,
                         Input::Exited {
@@ -488,6 +522,9 @@ impl Supervisor {
                 for &pid in self.pids.keys() {
                     let _ = process::signal_group(pid, Signal::KILL);
                 }
+                if let Some(cgroups) = &self.cgroups {
+                    let _ = cgroups.kill_all();
+                }
             }
             return;
         }
@@ -506,12 +543,26 @@ impl Supervisor {
                 let _ = process::signal_group(pid, Signal::KILL);
             }
         }
+        if let Some(cgroups) = &self.cgroups {
+            cgroups.remove_all();
+        }
         info!("every service is stopped");
+    }
+
+    fn kill_cgroup(&self, key: &Key) {
+        if let Some(cgroups) = &self.cgroups
+            && let Err(e) = cgroups.kill(&key.service, key.index)
+        {
+            error!("{key}: cannot kill its cgroup: {e}");
+        }
     }
 
     fn start_guard(&mut self) {
         match Guard::start() {
             Ok(mut guard) => {
+                if let Some(cgroups) = &self.cgroups {
+                    let _ = guard.set_cgroup_root(cgroups.root());
+                }
                 for &pid in self.pids.keys() {
                     let _ = guard.add(pid);
                 }
