@@ -37,7 +37,10 @@ command = ["{fixture}", "--record", "{dir}/loner.log", "--term-exit-code", "0"]
     );
     assert!(web >= db + 400_000_000, "web waited for db to be ready");
     // "started" is met once steward has spawned web, which may write its line after edge.
-    assert!(edge >= db + 400_000_000, "edge waited for web, which waited for db");
+    assert!(
+        edge >= db + 400_000_000,
+        "edge waited for web, which waited for db"
+    );
     assert!(loner < web, "an independent service does not wait");
 
     // Stop: dependents first. Each records its exit as it goes.

@@ -90,7 +90,7 @@ command = ["{fixture}", "--record", "{dir}/app.log"]
     assert_eq!(status.code(), Some(4), "{}", d.log());
     assert!(
         d.log()
-            .contains("task slow: timed out after 300ms (it may be waiting for input)"),
+            .contains("task slow timed out after 300ms (it may be waiting for input)"),
         "{}",
         d.log()
     );

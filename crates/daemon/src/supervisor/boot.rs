@@ -163,8 +163,9 @@ impl Supervisor {
             (false, ExitHow::Signal(s)) => Outcome::Failure(format!("killed by {s}")),
         };
         match &outcome {
-            Outcome::Success(s) => info!("task {}: succeeded ({s})", spec.name),
-            Outcome::Failure(s) | Outcome::TimedOut(s) => error!("task {}: {s}", spec.name),
+            Outcome::Success(s) => info!("task {} succeeded ({s})", spec.name),
+            Outcome::Failure(s) => error!("task {} failed: {s}", spec.name),
+            Outcome::TimedOut(s) => error!("task {} {s}", spec.name),
         }
         let spec = spec.clone();
         if self.boot.seq.finished(index, outcome)
