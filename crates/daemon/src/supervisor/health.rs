@@ -295,14 +295,12 @@ impl Supervisor {
             (false, ExitHow::Code(n)) => (false, format!("exit code {n}")),
             (false, ExitHow::Signal(s)) => (false, format!("killed by {s}")),
         };
-        self.input(
-            &key,
-            Input::ProbeResult {
-                kind,
-                generation,
-                ok,
-                detail,
-            },
-        );
+        self.on_event(Event::Probe {
+            key,
+            kind,
+            generation,
+            ok,
+            detail,
+        });
     }
 }

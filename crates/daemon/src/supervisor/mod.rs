@@ -272,6 +272,23 @@ impl Supervisor {
         }
     }
 
+    /// Feeds `input` to every instance of `service`.
+    fn input_all(&mut self, service: &str, input: Input) {
+        let count = self
+            .services
+            .get(service)
+            .map_or(0, |rt| rt.instances.len() as u32);
+        for index in 0..count {
+            self.input(
+                &Key {
+                    service: service.to_string(),
+                    index,
+                },
+                input.clone(),
+            );
+        }
+    }
+
     /// Carries out one effect; returns the input it produces, if any.
     fn carry_out(&mut self, key: &Key, effect: Effect) -> Option<Input> {
         match effect {

@@ -5,7 +5,7 @@
 use steward_core::deps;
 use steward_core::machine::{Input, State};
 
-use super::{Key, Supervisor};
+use super::Supervisor;
 
 impl Supervisor {
     /// After the boot tasks: every configured service waits for its dependencies.
@@ -41,16 +41,7 @@ impl Supervisor {
         }
         for name in ready {
             self.waiting.remove(&name);
-            let count = self.services[&name].instances.len() as u32;
-            for index in 0..count {
-                self.input(
-                    &Key {
-                        service: name.clone(),
-                        index,
-                    },
-                    Input::Start,
-                );
-            }
+            self.input_all(&name, Input::Start);
         }
     }
 
@@ -79,16 +70,7 @@ impl Supervisor {
             if let Some(s) = &mut self.shutdown {
                 s.to_stop.remove(&name);
             }
-            let count = self.services[&name].instances.len() as u32;
-            for index in 0..count {
-                self.input(
-                    &Key {
-                        service: name.clone(),
-                        index,
-                    },
-                    Input::Stop,
-                );
-            }
+            self.input_all(&name, Input::Stop);
         }
     }
 }
