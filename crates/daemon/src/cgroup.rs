@@ -6,7 +6,8 @@
 //! process of a run with `cgroup.kill`. It needs only the cgroup2 core files, no
 //! controller, so it works in the hybrid layout too. Where cgroup2 is missing or not
 //! writable (a container, steward not root and not delegated), steward runs without and
-//! says so once: pause uses SIGSTOP, stops reach process groups.
+//! says so once: pause uses SIGSTOP, stops reach process groups. `STEWARD_CGROUPS=off`
+//! in steward's environment chooses that on purpose.
 //!
 //! Layout: `<steward's own cgroup>/steward-<pid>/<service>.<index>`.
 
@@ -22,6 +23,9 @@ impl Cgroups {
     /// Makes `steward-<pid>` under steward's own cgroup, and clears away those of stewards
     /// that died before they could.
     pub fn setup() -> Result<Cgroups, String> {
+        if std::env::var_os("STEWARD_CGROUPS").is_some_and(|v| v == "off") {
+            return Err("turned off by STEWARD_CGROUPS=off".into());
+        }
         let mount = cgroup2_mount().ok_or("no cgroup2 file system is mounted")?;
         let own = own_cgroup().ok_or("steward's own cgroup is not known (/proc/self/cgroup)")?;
         let parent = mount.join(own.trim_start_matches('/'));

@@ -18,7 +18,26 @@ fn cpu_ticks(pid: u32) -> u64 {
 
 #[test]
 fn freeze_stops_a_busy_loop_and_continue_resumes_it() {
-    let d = Daemon::start("[service.busy]\ncommand = [\"{fixture}\", \"--busy\"]\n");
+    freeze_and_continue(Daemon::prepare(BUSY).spawn());
+}
+
+#[test]
+fn without_cgroups_freeze_falls_back_to_sigstop() {
+    let d = Daemon::prepare(BUSY)
+        .with_env("STEWARD_CGROUPS", "off".into())
+        .spawn();
+    assert!(
+        d.log()
+            .contains("no cgroups (turned off by STEWARD_CGROUPS=off)"),
+        "{}",
+        d.log()
+    );
+    freeze_and_continue(d);
+}
+
+const BUSY: &str = "[service.busy]\ncommand = [\"{fixture}\", \"--busy\"]\n";
+
+fn freeze_and_continue(d: Daemon) {
     let pid = d
         .wait_instance("busy", 0, "running", |i| i.state == State::Running)
         .pid
