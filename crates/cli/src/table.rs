@@ -83,16 +83,14 @@ fn aligned(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 fn row(i: &InstanceStatus) -> Vec<String> {
-    let uptime = if i.state == State::Running {
-        human(i.since_seconds)
-    } else {
-        "-".into()
-    };
+    let uptime = i.uptime_seconds.map_or("-".into(), human);
     let last = i
         .last_exit
         .as_ref()
         .map_or("-".to_string(), |e| e.counted_as.clone());
-    let failing = i.probes.iter().find(|p| p.passing == Some(false));
+    // A probe's verdict matters while there is a process to judge.
+    let live = matches!(i.state, State::StartPending | State::Running);
+    let failing = i.probes.iter().find(|p| live && p.passing == Some(false));
     let note = match (i.notify.as_ref().and_then(|n| n.status.clone()), failing) {
         (Some(text), _) => text,
         (None, Some(p)) => format!(

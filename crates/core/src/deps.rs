@@ -7,7 +7,10 @@ use crate::machine::{ExitKind, Instance, State};
 /// instances meets every condition.
 pub fn condition_met(condition: Condition, instances: &[Instance]) -> bool {
     instances.iter().all(|i| match condition {
-        Condition::Started => i.generation > 0,
+        // A process exists or existed: a start that failed to spawn does not count.
+        Condition::Started => {
+            i.pid.is_some() || i.last_exit.as_ref().is_some_and(|e| e.how.is_some())
+        }
         Condition::Running => {
             matches!(
                 i.state,
@@ -149,6 +152,17 @@ mod tests {
             condition_met(Condition::Running, &[]),
             "no instances: nothing to wait for"
         );
+        let failed_spawn = [
+            Input::Start,
+            Input::SpawnFailed {
+                error: "no such file".into(),
+            },
+        ];
+        let never_spawned = instance_in(&s, &failed_spawn);
+        assert!(!condition_met(
+            Condition::Started,
+            std::slice::from_ref(&never_spawned)
+        ));
     }
 
     #[test]

@@ -232,6 +232,10 @@ pub enum Input {
     },
     /// The instance is paused: frozen by steward, or confirmed by `X_STEWARD=paused`.
     PauseDone,
+    /// steward could not pause it (the freeze failed): it runs on.
+    PauseFailed {
+        reason: String,
+    },
     /// The instance runs again: thawed, or confirmed by `X_STEWARD=continued`.
     ContinueDone,
     /// A probe asked for by [`Effect::Probe`] finished.
@@ -535,6 +539,18 @@ pub fn step(inst: &mut Instance, spec: &ServiceSpec, input: Input, now: Instant)
             if inst.state == State::PausePending {
                 inst.timers.confirm = None;
                 transition(inst, State::Paused, now, "paused".into(), &mut fx);
+            }
+        }
+        Input::PauseFailed { reason } => {
+            if inst.state == State::PausePending {
+                inst.timers.confirm = None;
+                enter_running(
+                    inst,
+                    spec,
+                    now,
+                    &format!("could not pause: {reason}"),
+                    &mut fx,
+                );
             }
         }
         Input::ContinueDone => {

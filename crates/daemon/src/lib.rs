@@ -2,19 +2,24 @@
 //!
 //! # Theory of operation
 //!
-//! One [`supervisor::Supervisor`] loop owns every instance's state. Four kinds of event reach
+//! One [`supervisor::Supervisor`] loop owns every instance's state. Five kinds of event reach
 //! it, and it handles them one at a time, in the order they come:
 //!
 //! - **SIGCHLD**: [`process::reap`] collects every exited child (`waitid(P_ALL)`, the only
 //!   wait in the process), kills what is left of the child's process group while the zombie
-//!   still pins the group id, and each exit becomes `Input::Exited`;
+//!   still pins the group id (and, with [`cgroup`]s, everything left in its cgroup), and
+//!   each exit becomes `Input::Exited`;
 //! - **API requests** from [`api`] (each carries a oneshot reply, its ticket);
-//! - **deadlines**: the earliest `Instance::deadline` is the only timer armed;
-//! - **SIGTERM/SIGINT**: stop every service (a second one kills them all).
+//! - **helper events**: notify datagrams ([`notify`]), ready-fd newlines and network probe
+//!   results ([`probe`]), each read by a small task and sent to the loop;
+//! - **timers**: the earliest `Instance::deadline`, and kill timers of probe and task
+//!   processes;
+//! - **signals**: SIGTERM/SIGINT stop every service, dependents first (a second one kills
+//!   them all); SIGHUP is logged.
 //!
 //! Each event is fed to `steward_core::machine::step`, and the effects are carried out in
-//! order: spawn, signal a group, run a command, exit. A [`guard`] process kills every
-//! remaining group if steward itself is killed.
+//! order: spawn, signal a group, freeze or thaw, probe, run a command, exit. A [`guard`]
+//! process kills every remaining process if steward itself is killed.
 
 pub mod api;
 pub mod cgroup;

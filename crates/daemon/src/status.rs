@@ -42,6 +42,10 @@ fn instance(
         pid: inst.pid,
         since: clock.wall(inst.since),
         since_seconds: Clock::seconds_between(inst.since, now),
+        uptime_seconds: inst
+            .pid
+            .and(inst.started_at)
+            .map(|t| Clock::seconds_between(t, now)),
         restarts: inst.restarts,
         failures: inst.failures_at(&rt.spec, now),
         last_exit: inst.last_exit.as_ref().map(|e| proto::LastExit {

@@ -54,6 +54,8 @@ pub struct InstanceStatus {
     pub since: String,
     /// Seconds in `state` when the document was made.
     pub since_seconds: f64,
+    /// Seconds since the live process started (a pause does not reset it).
+    pub uptime_seconds: Option<f64>,
     /// Automatic restarts since steward started.
     pub restarts: u32,
     /// Failures counted since the last reset (`reset_failures_after`).
@@ -83,7 +85,8 @@ pub struct NotifyStatus {
     pub main_pid: Option<u32>,
     pub errno: Option<i32>,
     pub exit_status: Option<String>,
-    /// Datagrams refused (sent by a process outside the instance) or unreadable.
+    /// Datagrams refused (from a process outside the instance, or too long) and lines that
+    /// were not valid notify assignments.
     pub rejected: u64,
 }
 

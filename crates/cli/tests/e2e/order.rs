@@ -89,3 +89,29 @@ depends_on = ["a"]
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("dependency cycle: a -> b -> a"), "{err}");
 }
+
+#[test]
+fn an_operator_stop_of_a_waiting_instance_holds() {
+    let d = Daemon::start(
+        r#"
+[service.db]
+command = ["{fixture}", "--notify-after", "800ms", "READY=1"]
+notify = true
+
+[service.web]
+command = ["{fixture}"]
+instances = 2
+depends_on = ["db"]
+"#,
+    );
+    d.wait_instance("web", 1, "waiting", |i| {
+        i.reason.starts_with("waiting for db")
+    });
+    d.ok(&["stop", "web:1"]);
+    d.wait_instance("web", 0, "running once db is ready", |i| {
+        i.state == State::Running
+    });
+    let i = d.instance("web", 1);
+    assert_eq!(i.state, State::Stopped, "the operator's stop stands");
+    assert_eq!(i.pid, None);
+}

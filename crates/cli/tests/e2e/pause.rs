@@ -141,3 +141,25 @@ stop_timeout = "10s"
         last.counted_as
     );
 }
+
+#[test]
+fn start_of_a_paused_instance_answers_and_uptime_survives_a_pause() {
+    let d = Daemon::start(BUSY);
+    d.wait_instance("busy", 0, "running", |i| i.state == State::Running);
+    d.ok(&["pause", "busy"]);
+    let paused = d.instance("busy", 0);
+    let out = d.cli(&["start", "busy"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a start leaves it paused, and says so"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("busy:0 is paused, not running"));
+    d.ok(&["continue", "busy"]);
+    let i = d.instance("busy", 0);
+    assert_eq!(i.pid, paused.pid);
+    assert!(
+        i.uptime_seconds.unwrap() >= paused.uptime_seconds.unwrap(),
+        "uptime is the process's"
+    );
+}

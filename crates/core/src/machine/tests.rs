@@ -788,3 +788,24 @@ fn a_count_reset_by_clean_running_stays_reset_after_a_stop() {
     assert_eq!(w.inst.state, State::Stopped);
     assert_eq!(w.inst.failures_at(&w.spec, w.now), 0);
 }
+
+#[test]
+fn a_pause_that_fails_leaves_it_running() {
+    let mut s = spec();
+    s.pause = PauseMode::Freeze;
+    let mut w = running(s);
+    // Feed the machine by hand: this daemon cannot freeze.
+    let fx = step(&mut w.inst, &w.spec, Input::Pause, w.now);
+    assert!(matches!(fx[0], Effect::Freeze { .. }));
+    assert_eq!(w.inst.state, State::PausePending);
+    step(
+        &mut w.inst,
+        &w.spec,
+        Input::PauseFailed {
+            reason: "EACCES".into(),
+        },
+        w.now,
+    );
+    assert_eq!(w.inst.state, State::Running);
+    assert!(w.inst.reason.contains("could not pause: EACCES"));
+}

@@ -266,7 +266,15 @@ fn prepare(launch: &Launch) -> io::Result<Prepared> {
     let pointers = |s: &[CString]| s.iter().map(|c| c.as_ptr()).collect::<Vec<_>>();
     let mut argv = pointers(&strings[..launch.argv.len()]);
     argv.push(std::ptr::null());
-    let mut envp = pointers(&strings[launch.argv.len()..]);
+    // A pid variable the config also set is steward's to fill: the config's copy goes.
+    let env_strings = strings[launch.argv.len()..].iter().filter(|c| {
+        let bytes = c.as_bytes();
+        !launch
+            .pid_env
+            .iter()
+            .any(|n| bytes.starts_with(n.as_bytes()) && bytes.get(n.len()) == Some(&b'='))
+    });
+    let mut envp: Vec<*const c_char> = env_strings.map(|c| c.as_ptr()).collect();
     let mut pid_slots = Vec::new();
     for name in &launch.pid_env {
         let text = format!("{name}={}", "0".repeat(PID_DIGITS));

@@ -157,16 +157,17 @@ impl Supervisor {
             .collect();
         let which = instance.map_or(String::new(), |i| format!(" for instance {i}"));
         info!("{service}: {action:?} requested{which}");
-        // An operator's start does not wait for dependencies; the boot order does.
-        self.waiting.remove(service);
         for index in indices {
-            self.input(
-                &Key {
-                    service: service.to_string(),
-                    index,
-                },
-                input.clone(),
-            );
+            // An operator's action stands: no automatic start follows it.
+            let key = Key {
+                service: service.to_string(),
+                index,
+            };
+            self.waiting.remove(&key);
+            if !self.boot.is_done() {
+                self.held.insert(key.clone());
+            }
+            self.input(&key, input.clone());
         }
         Ok(targets)
     }
@@ -199,7 +200,12 @@ impl Supervisor {
             }
             let moved_on = inst.generation > gen0;
             match w.action {
-                Action::Start => moved_on || inst.state == State::Running || !inst.wants_up(),
+                // Paused is up: a start leaves it paused, and says so.
+                Action::Start => {
+                    moved_on
+                        || matches!(inst.state, State::Running | State::Paused)
+                        || !inst.wants_up()
+                }
                 Action::Restart => moved_on || !inst.wants_up(),
                 Action::Stop => matches!(inst.state, State::Stopped | State::Failed) || moved_on,
                 Action::Pause | Action::Continue => true,

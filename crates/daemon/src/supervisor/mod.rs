@@ -116,13 +116,17 @@ pub struct Supervisor {
     timers: BTreeSet<(Instant, Timer)>,
     /// The armed deadline of each instance, to find it again in `timers`.
     armed: HashMap<Key, Instant>,
+    /// The kill timers of probe and task processes, removed when they exit first.
+    kill_timers: HashMap<u32, Instant>,
     waiters: Vec<control::Waiter>,
     guard: Option<Guard>,
     shutdown: Option<Shutdown>,
     events: mpsc::UnboundedSender<Event>,
     boot: boot::Boot,
-    /// Services the config wants up, waiting for their dependencies.
-    waiting: BTreeSet<String>,
+    /// Instances the config wants up, waiting for their service's dependencies.
+    waiting: BTreeSet<Key>,
+    /// Instances an operator started or stopped during the boot: not started with the rest.
+    held: BTreeSet<Key>,
     /// For each service, the services that depend on it.
     dependents: HashMap<String, Vec<String>>,
     /// One cgroup per instance, where steward may make them.
@@ -146,12 +150,14 @@ impl Supervisor {
             pids: HashMap::new(),
             timers: BTreeSet::new(),
             armed: HashMap::new(),
+            kill_timers: HashMap::new(),
             waiters: Vec::new(),
             guard: None,
             shutdown: None,
             events,
             boot,
             waiting: BTreeSet::new(),
+            held: BTreeSet::new(),
             dependents: steward_core::deps::dependents(&config.services),
             cgroups: None,
         };
@@ -272,6 +278,18 @@ impl Supervisor {
         }
     }
 
+    /// Freezes (or thaws) an instance: its cgroup, else (or should that fail) its process
+    /// group with SIGSTOP/SIGCONT, which cannot be caught.
+    fn freeze(&self, key: &Key, pid: u32, frozen: bool) -> std::io::Result<()> {
+        if let Some(c) = &self.cgroups {
+            match c.freeze(&key.service, key.index, frozen) {
+                Ok(()) => return Ok(()),
+                Err(e) => warn!("{key}: cgroup freezer failed ({e}); using signals"),
+            }
+        }
+        process::signal_group(pid, if frozen { Signal::STOP } else { Signal::CONT })
+    }
+
     /// Feeds `input` to every instance of `service`.
     fn input_all(&mut self, service: &str, input: Input) {
         let count = self
@@ -304,27 +322,18 @@ impl Supervisor {
                 }
                 None
             }
-            Effect::Freeze { pid } => {
-                let frozen = match &self.cgroups {
-                    Some(c) => c.freeze(&key.service, key.index, true),
-                    // SIGSTOP cannot be caught: the whole group is stopped when kill returns.
-                    None => process::signal_group(pid, Signal::STOP),
-                };
-                match frozen {
-                    Ok(()) => Some(Input::PauseDone),
-                    Err(e) => {
-                        error!("{key}: cannot freeze: {e}");
-                        None
-                    }
+            Effect::Freeze { pid } => match self.freeze(key, pid, true) {
+                Ok(()) => Some(Input::PauseDone),
+                Err(e) => {
+                    error!("{key}: cannot pause: {e}");
+                    Some(Input::PauseFailed {
+                        reason: e.to_string(),
+                    })
                 }
-            }
+            },
             Effect::Thaw { pid } => {
-                let thawed = match &self.cgroups {
-                    Some(c) => c.freeze(&key.service, key.index, false),
-                    None => process::signal_group(pid, Signal::CONT),
-                };
-                if let Err(e) = thawed {
-                    error!("{key}: cannot thaw: {e}");
+                if let Err(e) = self.freeze(key, pid, false) {
+                    error!("{key}: cannot continue: {e}");
                 }
                 Some(Input::ContinueDone)
             }
@@ -472,7 +481,10 @@ impl Supervisor {
                     self.armed.remove(&key);
                     self.input(&key, Input::Tick);
                 }
-                Timer::Kill(pid) => self.kill_overdue(pid),
+                Timer::Kill(pid) => {
+                    self.kill_timers.remove(&pid);
+                    self.kill_overdue(pid);
+                }
             }
         }
     }
@@ -494,6 +506,7 @@ impl Supervisor {
     fn kill_after(&mut self, pid: u32, timeout: Duration) {
         let at = self.clock.now() + timeout;
         self.timers.insert((at, Timer::Kill(pid)));
+        self.kill_timers.insert(pid, at);
     }
 
     fn on_event(&mut self, event: Event) {
@@ -601,6 +614,10 @@ impl Supervisor {
 
     fn forget_pid(&mut self, pid: u32) {
         self.pids.remove(&pid);
+        // A later process may get this pid: its predecessor's kill timer must not fire.
+        if let Some(at) = self.kill_timers.remove(&pid) {
+            self.timers.remove(&(at, Timer::Kill(pid)));
+        }
         if let Some(guard) = &mut self.guard {
             let _ = guard.remove(pid);
         }

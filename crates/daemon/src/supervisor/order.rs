@@ -5,43 +5,57 @@
 use steward_core::deps;
 use steward_core::machine::{Input, State};
 
-use super::Supervisor;
+use std::collections::BTreeSet;
+
+use super::{Key, Supervisor};
 
 impl Supervisor {
-    /// After the boot tasks: every configured service waits for its dependencies.
+    /// After the boot tasks: every configured instance waits for its service's
+    /// dependencies, but those an operator already started or stopped.
     pub(super) fn want_all_services(&mut self) {
-        self.waiting = self.services.keys().cloned().collect();
+        let held = std::mem::take(&mut self.held);
+        self.waiting = self
+            .services
+            .iter()
+            .flat_map(|(name, rt)| {
+                (0..rt.instances.len() as u32).map(|index| Key {
+                    service: name.clone(),
+                    index,
+                })
+            })
+            .filter(|key| !held.contains(key))
+            .collect();
     }
 
-    /// Starts the waiting services whose dependencies are met; tells the others why they
-    /// wait.
+    /// Starts the waiting instances whose service's dependencies are met; tells the others
+    /// why they wait.
     pub(super) fn start_waiting(&mut self) {
         if self.waiting.is_empty() {
             return;
         }
+        let services: BTreeSet<String> = self.waiting.iter().map(|k| k.service.clone()).collect();
         let mut ready = Vec::new();
-        for name in &self.waiting {
-            let rt = &self.services[name];
-            match deps::blocked_by(&rt.spec, |s| self.services.get(s).map(|r| &r.instances[..])) {
-                None => ready.push(name.clone()),
+        for name in services {
+            let blocked = deps::blocked_by(&self.services[&name].spec, |s| {
+                self.services.get(s).map(|r| &r.instances[..])
+            });
+            let keys = self.waiting.iter().filter(|k| k.service == name).cloned();
+            match blocked {
+                None => ready.extend(keys),
                 Some(why) => {
-                    let rt = self
-                        .services
-                        .get_mut(name)
-                        .expect("a waiting service exists");
-                    for inst in rt
-                        .instances
-                        .iter_mut()
-                        .filter(|i| i.state == State::Stopped)
-                    {
-                        inst.reason.clone_from(&why);
+                    for key in keys.collect::<Vec<_>>() {
+                        let inst = &mut self.services.get_mut(&name).expect("waiting").instances
+                            [key.index as usize];
+                        if inst.state == State::Stopped {
+                            inst.reason.clone_from(&why);
+                        }
                     }
                 }
             }
         }
-        for name in ready {
-            self.waiting.remove(&name);
-            self.input_all(&name, Input::Start);
+        for key in ready {
+            self.waiting.remove(&key);
+            self.input(&key, Input::Start);
         }
     }
 

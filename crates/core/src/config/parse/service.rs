@@ -129,6 +129,7 @@ impl Checker<'_> {
         let mut spec = ServiceSpec::with_defaults(name, Vec::new());
         let mut has_command = false;
         let mut pause = PauseKeys::default();
+        let mut watchdog_span = None;
         for (key, value) in table.iter() {
             let k = key.get_ref().as_ref();
             if self.broken(key, value) {
@@ -222,6 +223,7 @@ impl Checker<'_> {
                 "watchdog" => {
                     let help = "leave `watchdog` out to run without a watchdog".to_string();
                     spec.watchdog = self.positive_duration(value, "watchdog", Some(help));
+                    watchdog_span = Some(key.span());
                 }
                 "watchdog_signal" => {
                     let help = "use \"ABRT\" (the default, which can leave a core dump), \"TERM\" \
@@ -269,6 +271,18 @@ impl Checker<'_> {
         }
         if let Some(mode) = self.pause_mode(pause) {
             spec.pause = mode;
+        }
+        if let (Some(span), Some(_), false) = (watchdog_span, spec.watchdog, spec.notify) {
+            self.error(
+                span,
+                "`watchdog` needs `notify = true`: the service feeds it with WATCHDOG=1 on \
+                 NOTIFY_SOCKET",
+                Some(
+                    "add `notify = true`, or use a `liveness` probe for a program that does not \
+                      speak the notify protocol"
+                        .into(),
+                ),
+            );
         }
         if !has_command {
             // A missing key may be the parser dropping a broken line; the syntax error

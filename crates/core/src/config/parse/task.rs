@@ -55,6 +55,7 @@ impl Checker<'_> {
         let mut timeout = None;
         let mut mode = TaskMode::EveryStart;
         let mut on_failure = None;
+        let mut timeout_span = None;
         for (key, value) in table.iter() {
             let k = key.get_ref().as_ref();
             if self.broken(key, value) || self.process_key(k, value, &mut process) {
@@ -62,7 +63,10 @@ impl Checker<'_> {
             }
             match k {
                 "name" => name = self.task_name(value, seen),
-                "timeout" => timeout = self.duration(value, "timeout").map(Some),
+                "timeout" => {
+                    timeout = self.duration(value, "timeout").map(Some);
+                    timeout_span = Some(key.span());
+                }
                 "mode" => {
                     let choices = [
                         ("every-start", TaskMode::EveryStart),
@@ -108,6 +112,14 @@ impl Checker<'_> {
                 "`on_failure` means nothing with `mode = \"background\"`: steward does not wait \
                  for a background task, and restarts it when it fails",
                 Some("remove `on_failure`".into()),
+            );
+        }
+        if let (TaskMode::Background, Some(span)) = (mode, &timeout_span) {
+            self.error(
+                span.clone(),
+                "`timeout` means nothing with `mode = \"background\"`: a background task runs \
+                 for as long as steward does",
+                Some("remove `timeout`".into()),
             );
         }
         if self.diags.len() != before {

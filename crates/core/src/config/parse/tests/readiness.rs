@@ -85,6 +85,13 @@ fn ready_errors() {
 }
 
 #[test]
+fn watchdog_needs_notify() {
+    let p = problem_with("watchdog = \"5s\"");
+    assert_eq!((p.0, p.1), (3, 1));
+    assert!(p.2.starts_with("`watchdog` needs `notify = true`"), "{p:?}");
+}
+
+#[test]
 fn watchdog_errors() {
     let p = problem_with("watchdog = \"0s\"");
     assert_eq!((p.0, p.1), (3, 12));

@@ -98,11 +98,17 @@ fn timeouts_and_modes() {
     );
     assert_eq!(one("mode = \"every-start\"").mode, TaskMode::EveryStart);
     assert_eq!(one("on_failure = \"abort\"").on_failure, TaskFailure::Abort);
-    // A background task runs for as long as it likes unless told otherwise.
+    // A background task runs for as long as steward does: no timeout, and none allowed.
     let t = one("mode = \"background\"");
     assert_eq!((t.mode, t.timeout), (TaskMode::Background, None));
-    let t = one("mode = \"background\"\ntimeout = \"10m\"");
-    assert_eq!(t.timeout, Some(Duration::from_secs(600)));
+    let p = problem(
+        "[[task]]\nname = \"a\"\ncommand = [\"x\"]\nmode = \"background\"\ntimeout = \"10m\"\n",
+    );
+    assert_eq!((p.0, p.1), (5, 1));
+    assert!(
+        p.2.starts_with("`timeout` means nothing with `mode = \"background\"`"),
+        "{p:?}"
+    );
 }
 
 #[test]
