@@ -1,4 +1,4 @@
-//! One cgroup (v2) per instance, where steward may make them.
+//! One cgroup (v2) per run of an instance, where steward may make them.
 //!
 //! A process group holds what a program forks, but not what calls `setsid()` (daemons do);
 //! a cgroup holds every descendant, whatever it does. With one, steward freezes an instance
@@ -9,7 +9,8 @@
 //! says so once: pause uses SIGSTOP, stops reach process groups. `STEWARD_CGROUPS=off`
 //! in steward's environment chooses that on purpose.
 //!
-//! Layout: `<steward's own cgroup>/steward-<pid>/<service>.<index>`.
+//! Layout: `<steward's own cgroup>/steward-<pid>/<service>.<index>.<generation>`, one
+//! cgroup per run of an instance.
 
 use std::fs;
 use std::io;
@@ -43,30 +44,36 @@ impl Cgroups {
         &self.root
     }
 
-    /// The instance's cgroup, made if missing; returns its `cgroup.procs`, which the new
-    /// process writes itself into before exec.
-    pub fn prepare(&self, service: &str, index: u32) -> io::Result<PathBuf> {
-        let dir = self.dir(service, index);
+    /// Makes the cgroup of one run of an instance (`<service>.<index>.<generation>`): a
+    /// run's processes are born in it, and it goes with them. (A cgroup that was killed
+    /// would, on some kernels, kill what is born in it next: a fresh one per run avoids
+    /// the question.)
+    pub fn make_run(&self, service: &str, index: u32, generation: u64) -> io::Result<PathBuf> {
+        let dir = self.root.join(format!("{service}.{index}.{generation}"));
         match fs::create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
+            Ok(()) => Ok(dir),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(dir),
+            Err(e) => Err(e),
         }
-        Ok(dir.join("cgroup.procs"))
     }
 
-    pub fn freeze(&self, service: &str, index: u32, frozen: bool) -> io::Result<()> {
-        fs::write(
-            self.dir(service, index).join("cgroup.freeze"),
-            if frozen { "1" } else { "0" },
-        )
+    pub fn freeze(dir: &Path, frozen: bool) -> io::Result<()> {
+        fs::write(dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })
     }
 
-    /// SIGKILL to every process in the instance's cgroup.
-    pub fn kill(&self, service: &str, index: u32) -> io::Result<()> {
-        match fs::write(self.dir(service, index).join("cgroup.kill"), "1") {
+    /// SIGKILL to every process in a run's cgroup.
+    pub fn kill(dir: &Path) -> io::Result<()> {
+        match fs::write(dir.join("cgroup.kill"), "1") {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             other => other,
+        }
+    }
+
+    /// Removes a run's cgroup; false while it still holds a dying process.
+    pub fn remove(dir: &Path) -> bool {
+        match fs::remove_dir(dir) {
+            Ok(()) => true,
+            Err(e) => e.kind() == io::ErrorKind::NotFound,
         }
     }
 
@@ -86,10 +93,6 @@ impl Cgroups {
             }
         }
         let _ = fs::remove_dir(&self.root);
-    }
-
-    fn dir(&self, service: &str, index: u32) -> PathBuf {
-        self.root.join(format!("{service}.{index}"))
     }
 }
 

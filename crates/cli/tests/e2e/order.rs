@@ -28,7 +28,7 @@ command = ["{fixture}", "--record", "{dir}/loner.log", "--term-exit-code", "0"]
     assert_eq!(i.state, State::Stopped);
     assert_eq!(i.reason, "waiting for db to be running");
     d.wait_instance("edge", 0, "running", |i| i.state == State::Running);
-    let start = |f: &str| record(&d.path(f)).starts[0].1;
+    let start = |f: &str| wait_record(&d.path(f), f, |r| !r.starts.is_empty()).starts[0].1;
     let (db, web, edge, loner) = (
         start("db.log"),
         start("web.log"),
@@ -66,7 +66,7 @@ depends_on = [{ service = "migrate", condition = "completed" }]
     );
     d.wait_instance("app", 0, "running", |i| i.state == State::Running);
     let migrate = record(&d.path("migrate.log"));
-    let app = record(&d.path("app.log"));
+    let app = wait_record(&d.path("app.log"), "app's start", |r| !r.starts.is_empty());
     assert_eq!(migrate.exits.len(), 1);
     assert!(app.starts[0].1 >= migrate.starts[0].1 + 300_000_000);
 }

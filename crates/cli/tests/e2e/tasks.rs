@@ -27,7 +27,7 @@ command = ["{fixture}", "--record", "{dir}/app.log"]
     let mut d = Daemon::start(config);
     d.wait_instance("app", 0, "running", |i| i.state == State::Running);
     let prepare = record(&d.path("prepare.log"));
-    let app = record(&d.path("app.log"));
+    let app = wait_record(&d.path("app.log"), "app's start", |r| !r.starts.is_empty());
     assert!(
         app.starts[0].1 >= prepare.starts[0].1 + 200_000_000,
         "services wait for the tasks"

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use nix::fcntl::OFlag;
 use nix::libc::{self, c_char};
 use nix::sched::{CloneFlags, clone};
 use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
@@ -55,7 +56,9 @@ struct Prepared {
     ids: Option<(Vec<libc::gid_t>, libc::gid_t, libc::uid_t, bool)>,
     stdin: libc::c_int,
     parent: libc::pid_t,
-    /// The `cgroup.procs` file the child writes itself into.
+    /// The instance's cgroup: the child is born in it, or moves itself in through
+    /// `cgroup_procs`.
+    cgroup_dir: Option<OwnedFd>,
     cgroup_procs: Option<CString>,
     /// (source, target): sources are copies above every target, so no dup2 clobbers one.
     fds: Vec<(OwnedFd, libc::c_int)>,
@@ -89,28 +92,152 @@ pub fn spawn(launch: &Launch) -> io::Result<u32> {
             Some(&SigSet::all()),
             Some(&mut old),
         )?;
-        let cb = Box::new(|| {
-            // SAFETY: runs in the vfork child; see `child`.
-            unsafe { child(&p, &failure) }
-        });
-        // SAFETY: CLONE_VFORK suspends this thread until the child execs or exits, so the
-        // stack, `p` and `failure` outlive every use the child makes of them.
-        let result = unsafe {
-            clone(
-                cb,
-                &mut stack,
-                CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK,
-                Some(libc::SIGCHLD),
-            )
-        };
+        let result = clone_child(&p, &failure, &mut stack);
         pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old), None)?;
         let pid = result?;
         match failure.load(Ordering::Acquire) {
             // The child exec'd. Its exit, and that of a failed child, go to the reaper.
-            0 => Ok(pid.as_raw() as u32),
+            0 => Ok(pid),
             f => Err(step_error(f, &launch.argv[0])),
         }
     })
+}
+
+/// What the child needs, behind one pointer for the trampoline.
+struct ChildArgs<'a> {
+    p: &'a Prepared,
+    failure: &'a AtomicU64,
+    /// Move itself into its cgroup (when it was not born there).
+    migrate: bool,
+}
+
+/// Clones the vfork child. With a cgroup, the child is born in it
+/// (`clone3(CLONE_INTO_CGROUP)`): moving a process there afterwards takes a lock that,
+/// once idle, first waits for an RCU grace period, milliseconds on every isolated start.
+fn clone_child(p: &Prepared, failure: &AtomicU64, stack: &mut [u8]) -> io::Result<u32> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(cgroup) = &p.cgroup_dir {
+        let args = ChildArgs {
+            p,
+            failure,
+            migrate: false,
+        };
+        match clone3::into_cgroup(cgroup.as_raw_fd(), stack, &args) {
+            Ok(pid) => return Ok(pid),
+            // An older kernel, or a cgroup it will not take: move in the old way.
+            Err(e) => {
+                tracing::debug!("clone3(CLONE_INTO_CGROUP) failed ({e}); the child moves itself")
+            }
+        }
+    }
+    let args = ChildArgs {
+        p,
+        failure,
+        migrate: true,
+    };
+    let cb = Box::new(|| {
+        // SAFETY: runs in the vfork child; see `child`.
+        unsafe { child(args.p, args.failure, args.migrate) }
+    });
+    // SAFETY: CLONE_VFORK suspends this thread until the child execs or exits, so the
+    // stack, `p` and `failure` outlive every use the child makes of them.
+    let pid = unsafe {
+        clone(
+            cb,
+            stack,
+            CloneFlags::CLONE_VM | CloneFlags::CLONE_VFORK,
+            Some(libc::SIGCHLD),
+        )
+    }?;
+    Ok(pid.as_raw() as u32)
+}
+
+/// `clone3` for a vfork child born in a cgroup. glibc has no wrapper for it, and a child
+/// that shares steward's memory must never return into a Rust frame, so the call is a few
+/// lines of assembly: the child calls [`trampoline`] on its own stack and exits if it
+/// ever returns.
+#[cfg(target_arch = "x86_64")]
+mod clone3 {
+    use super::*;
+
+    #[repr(C)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+
+    const SYS_CLONE3: i64 = 435;
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+    extern "C" fn trampoline(arg: *mut libc::c_void) -> libc::c_int {
+        // SAFETY: `arg` is the `ChildArgs` of `into_cgroup`, alive while the parent waits.
+        let a = unsafe { &*(arg as *const ChildArgs) };
+        // SAFETY: the vfork child; see `child`.
+        unsafe { child(a.p, a.failure, a.migrate) as libc::c_int }
+    }
+
+    pub(super) fn into_cgroup(
+        cgroup: libc::c_int,
+        stack: &mut [u8],
+        child: &ChildArgs,
+    ) -> io::Result<u32> {
+        let base = stack.as_mut_ptr() as u64;
+        // The ABI wants a 16-byte aligned stack at the call.
+        let top = (base + stack.len() as u64) & !15;
+        let args = CloneArgs {
+            flags: (libc::CLONE_VM | libc::CLONE_VFORK) as u64 | CLONE_INTO_CGROUP,
+            pidfd: 0,
+            child_tid: 0,
+            parent_tid: 0,
+            exit_signal: libc::SIGCHLD as u64,
+            stack: base,
+            stack_size: top - base,
+            tls: 0,
+            set_tid: 0,
+            set_tid_size: 0,
+            cgroup: cgroup as u64,
+        };
+        let ret: i64;
+        // SAFETY: the child starts on `stack` with every other register as the parent's,
+        // so r12/r13 carry the function and its argument; it calls them and never comes
+        // back here (exec, `_exit`, or the exit below). CLONE_VFORK keeps this thread
+        // suspended, and `args`, `child` and `stack` alive, until then. The parent side
+        // only loses what `syscall` clobbers.
+        unsafe {
+            std::arch::asm!(
+                "syscall",
+                "test rax, rax",
+                "jnz 2f",
+                "mov rdi, r13",
+                "call r12",
+                "mov edi, eax",
+                "mov eax, 60",
+                "syscall",
+                "ud2",
+                "2:",
+                inout("rax") SYS_CLONE3 => ret,
+                in("rdi") &args as *const CloneArgs,
+                in("rsi") std::mem::size_of::<CloneArgs>(),
+                in("r12") trampoline as extern "C" fn(*mut libc::c_void) -> libc::c_int,
+                in("r13") child as *const ChildArgs as *mut libc::c_void,
+                lateout("rcx") _,
+                lateout("r11") _,
+            );
+        }
+        if ret < 0 {
+            return Err(io::Error::from_raw_os_error(-ret as i32));
+        }
+        Ok(ret as u32)
+    }
 }
 
 thread_local! {
@@ -133,7 +260,7 @@ fn step_error(f: u64, program: &str) -> io::Error {
 
 /// The vfork child: raw system calls only, nothing allocated, nothing returned but by exec
 /// or `_exit`.
-unsafe fn child(p: &Prepared, failure: &AtomicU64) -> isize {
+unsafe fn child(p: &Prepared, failure: &AtomicU64, migrate: bool) -> isize {
     let fail = |step: u64| -> isize {
         let errno = io::Error::last_os_error().raw_os_error().unwrap_or(0) as u64;
         failure.store((step << 32) | errno.max(1), Ordering::Release);
@@ -159,7 +286,7 @@ unsafe fn child(p: &Prepared, failure: &AtomicU64) -> isize {
             return fail(1);
         }
         // Into the instance's cgroup before anything else, while still privileged.
-        if let Some(procs) = &p.cgroup_procs {
+        if let (true, Some(procs)) = (migrate, &p.cgroup_procs) {
             let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
             if fd < 0 || libc::write(fd, b"0".as_ptr().cast(), 1) != 1 {
                 return fail(10);
@@ -320,6 +447,10 @@ fn prepare(launch: &Launch) -> io::Result<Prepared> {
         parent: nix::unistd::getpid().as_raw(),
         fds,
         pid_slots,
+        cgroup_dir: match &launch.cgroup_procs {
+            Some(procs) => Some(open_dir(procs.parent().unwrap_or(procs))?),
+            None => None,
+        },
         cgroup_procs: launch
             .cgroup_procs
             .as_ref()
@@ -327,6 +458,16 @@ fn prepare(launch: &Launch) -> io::Result<Prepared> {
             .transpose()?,
         _strings: strings,
     })
+}
+
+/// A directory opened for `CLONE_INTO_CGROUP`.
+fn open_dir(dir: &Path) -> io::Result<OwnedFd> {
+    let fd = nix::fcntl::open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    Ok(fd)
 }
 
 /// Takes ownership of a descriptor fcntl just made.

@@ -129,8 +129,10 @@ pub struct Supervisor {
     held: BTreeSet<Key>,
     /// For each service, the services that depend on it.
     dependents: HashMap<String, Vec<String>>,
-    /// One cgroup per instance, where steward may make them.
+    /// One cgroup per run, where steward may make them.
     cgroups: Option<Cgroups>,
+    /// Cgroups of ended runs, killed, to remove once their last process is gone.
+    dead_cgroups: Vec<PathBuf>,
 }
 
 impl Supervisor {
@@ -160,6 +162,7 @@ impl Supervisor {
             held: BTreeSet::new(),
             dependents: steward_core::deps::dependents(&config.services),
             cgroups: None,
+            dead_cgroups: Vec::new(),
         };
         (sup, Receivers { events: events_rx })
     }
@@ -281,8 +284,8 @@ impl Supervisor {
     /// Freezes (or thaws) an instance: its cgroup, else (or should that fail) its process
     /// group with SIGSTOP/SIGCONT, which cannot be caught.
     fn freeze(&self, key: &Key, pid: u32, frozen: bool) -> std::io::Result<()> {
-        if let Some(c) = &self.cgroups {
-            match c.freeze(&key.service, key.index, frozen) {
+        if let Some(dir) = self.io(key).and_then(|io| io.cgroup.as_ref()) {
+            match Cgroups::freeze(dir, frozen) {
                 Ok(()) => return Ok(()),
                 Err(e) => warn!("{key}: cgroup freezer failed ({e}); using signals"),
             }
@@ -369,9 +372,13 @@ impl Supervisor {
             let io = &mut rt.io[key.index as usize];
             let generation = rt.instances[key.index as usize].generation;
             let ready = health::prepare(spec, key, io, &mut launch, &self.events)?;
+            io.cgroup = None;
             if let Some(cgroups) = &self.cgroups {
-                match cgroups.prepare(&key.service, key.index) {
-                    Ok(procs) => launch.cgroup_procs = Some(procs),
+                match cgroups.make_run(&key.service, key.index, generation) {
+                    Ok(dir) => {
+                        launch.cgroup_procs = Some(dir.join("cgroup.procs"));
+                        io.cgroup = Some(dir);
+                    }
                     Err(e) => warn!("{key}: starting without its own cgroup: {e}"),
                 }
             }
@@ -579,12 +586,24 @@ impl Supervisor {
         info!("every service is stopped");
     }
 
-    fn kill_cgroup(&self, key: &Key) {
-        if let Some(cgroups) = &self.cgroups
-            && let Err(e) = cgroups.kill(&key.service, key.index)
-        {
-            error!("{key}: cannot kill its cgroup: {e}");
+    /// Ends every process of the instance's run (its cgroup), and removes the cgroups of
+    /// ended runs that have emptied.
+    fn kill_cgroup(&mut self, key: &Key) {
+        let dir = self
+            .services
+            .get_mut(&key.service)
+            .and_then(|rt| rt.io.get_mut(key.index as usize)?.cgroup.take());
+        if let Some(dir) = dir {
+            if let Err(e) = Cgroups::kill(&dir) {
+                error!("{key}: cannot kill its cgroup: {e}");
+            }
+            self.dead_cgroups.push(dir);
         }
+        self.dead_cgroups.retain(|d| !Cgroups::remove(d));
+    }
+
+    fn io(&self, key: &Key) -> Option<&health::InstanceIo> {
+        self.services.get(&key.service)?.io.get(key.index as usize)
     }
 
     fn start_guard(&mut self) {
