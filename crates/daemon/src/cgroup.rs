@@ -1,16 +1,15 @@
-//! One cgroup (v2) per run of an instance, where steward may make them.
+//! One cgroup (v2) per instance, where steward may make them.
 //!
 //! A process group holds what a program forks, but not what calls `setsid()` (daemons do);
 //! a cgroup holds every descendant, whatever it does. With one, steward freezes an instance
 //! with `cgroup.freeze` (instead of SIGSTOP, which a process can notice), and ends every
-//! process of a run with `cgroup.kill`. It needs only the cgroup2 core files, no
+//! process of a run, whatever session it made for itself. It needs only the cgroup2 core files, no
 //! controller, so it works in the hybrid layout too. Where cgroup2 is missing or not
 //! writable (a container, steward not root and not delegated), steward runs without and
 //! says so once: pause uses SIGSTOP, stops reach process groups. `STEWARD_CGROUPS=off`
 //! in steward's environment chooses that on purpose.
 //!
-//! Layout: `<steward's own cgroup>/steward-<pid>/<service>.<index>.<generation>`, one
-//! cgroup per run of an instance.
+//! Layout: `<steward's own cgroup>/steward-<pid>/<service>.<index>`.
 
 use std::fs;
 use std::io;
@@ -44,12 +43,11 @@ impl Cgroups {
         &self.root
     }
 
-    /// Makes the cgroup of one run of an instance (`<service>.<index>.<generation>`): a
-    /// run's processes are born in it, and it goes with them. (A cgroup that was killed
-    /// would, on some kernels, kill what is born in it next: a fresh one per run avoids
-    /// the question.)
-    pub fn make_run(&self, service: &str, index: u32, generation: u64) -> io::Result<PathBuf> {
-        let dir = self.root.join(format!("{service}.{index}.{generation}"));
+    /// The instance's cgroup, made on its first start and kept across its runs: a process
+    /// born in a cgroup that already exists is cheap, while a new cgroup costs
+    /// milliseconds on an idle machine.
+    pub fn instance(&self, service: &str, index: u32) -> io::Result<PathBuf> {
+        let dir = self.root.join(format!("{service}.{index}"));
         match fs::create_dir(&dir) {
             Ok(()) => Ok(dir),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(dir),
@@ -61,20 +59,29 @@ impl Cgroups {
         fs::write(dir.join("cgroup.freeze"), if frozen { "1" } else { "0" })
     }
 
-    /// SIGKILL to every process in a run's cgroup.
-    pub fn kill(dir: &Path) -> io::Result<()> {
-        match fs::write(dir.join("cgroup.kill"), "1") {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            other => other,
+    /// SIGKILL to every process left in an instance's cgroup once its run is over, pid by
+    /// pid from `cgroup.procs`, until none is left (a few rounds at most, for processes
+    /// forked meanwhile). Not `cgroup.kill`: on some kernels it would also kill the next
+    /// run, born in the same cgroup.
+    pub fn kill_leftovers(dir: &Path) -> io::Result<usize> {
+        let mut killed = 0;
+        for _ in 0..8 {
+            let procs = fs::read_to_string(dir.join("cgroup.procs"))?;
+            let pids: Vec<i32> = procs
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect();
+            if pids.is_empty() {
+                break;
+            }
+            for pid in pids {
+                // SAFETY: kill takes plain integers.
+                if unsafe { nix::libc::kill(pid, nix::libc::SIGKILL) } == 0 {
+                    killed += 1;
+                }
+            }
         }
-    }
-
-    /// Removes a run's cgroup; false while it still holds a dying process.
-    pub fn remove(dir: &Path) -> bool {
-        match fs::remove_dir(dir) {
-            Ok(()) => true,
-            Err(e) => e.kind() == io::ErrorKind::NotFound,
-        }
+        Ok(killed)
     }
 
     /// SIGKILL to every process of every instance.

@@ -27,7 +27,7 @@ pub struct InstanceIo {
     pub rejected: u64,
     /// The uid the instance runs as, for datagrams whose sender has already exited.
     pub expected_uid: u32,
-    /// The current run's cgroup, when it has one.
+    /// The instance's cgroup (kept across its runs), when it has one.
     pub cgroup: Option<std::path::PathBuf>,
 }
 

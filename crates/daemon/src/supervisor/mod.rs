@@ -129,10 +129,8 @@ pub struct Supervisor {
     held: BTreeSet<Key>,
     /// For each service, the services that depend on it.
     dependents: HashMap<String, Vec<String>>,
-    /// One cgroup per run, where steward may make them.
+    /// One cgroup per instance, where steward may make them.
     cgroups: Option<Cgroups>,
-    /// Cgroups of ended runs, killed, to remove once their last process is gone.
-    dead_cgroups: Vec<PathBuf>,
 }
 
 impl Supervisor {
@@ -162,7 +160,6 @@ impl Supervisor {
             held: BTreeSet::new(),
             dependents: steward_core::deps::dependents(&config.services),
             cgroups: None,
-            dead_cgroups: Vec::new(),
         };
         (sup, Receivers { events: events_rx })
     }
@@ -372,16 +369,15 @@ impl Supervisor {
             let io = &mut rt.io[key.index as usize];
             let generation = rt.instances[key.index as usize].generation;
             let ready = health::prepare(spec, key, io, &mut launch, &self.events)?;
-            io.cgroup = None;
-            if let Some(cgroups) = &self.cgroups {
-                match cgroups.make_run(&key.service, key.index, generation) {
-                    Ok(dir) => {
-                        launch.cgroup_procs = Some(dir.join("cgroup.procs"));
-                        io.cgroup = Some(dir);
-                    }
+            if let Some(cgroups) = &self.cgroups
+                && io.cgroup.is_none()
+            {
+                match cgroups.instance(&key.service, key.index) {
+                    Ok(dir) => io.cgroup = Some(dir),
                     Err(e) => warn!("{key}: starting without its own cgroup: {e}"),
                 }
             }
+            launch.cgroup_procs = io.cgroup.as_ref().map(|dir| dir.join("cgroup.procs"));
             let pid =
                 process::spawn(&launch).map_err(|e| spawn_error(&spec.process.command, &e))?;
             io.expected_uid = launch
@@ -586,20 +582,14 @@ impl Supervisor {
         info!("every service is stopped");
     }
 
-    /// Ends every process of the instance's run (its cgroup), and removes the cgroups of
-    /// ended runs that have emptied.
+    /// Ends every process left of the instance's run: those in its cgroup, whatever
+    /// session or process group they made for themselves.
     fn kill_cgroup(&mut self, key: &Key) {
-        let dir = self
-            .services
-            .get_mut(&key.service)
-            .and_then(|rt| rt.io.get_mut(key.index as usize)?.cgroup.take());
-        if let Some(dir) = dir {
-            if let Err(e) = Cgroups::kill(&dir) {
-                error!("{key}: cannot kill its cgroup: {e}");
-            }
-            self.dead_cgroups.push(dir);
+        if let Some(dir) = self.io(key).and_then(|io| io.cgroup.as_ref())
+            && let Err(e) = Cgroups::kill_leftovers(dir)
+        {
+            error!("{key}: cannot kill what is left in its cgroup: {e}");
         }
-        self.dead_cgroups.retain(|d| !Cgroups::remove(d));
     }
 
     fn io(&self, key: &Key) -> Option<&health::InstanceIo> {
