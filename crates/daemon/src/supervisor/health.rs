@@ -145,6 +145,8 @@ impl Supervisor {
         let io = &mut rt.io[key.index as usize];
         let verdict = match inst.pid {
             None => Belongs::No("the instance has no process".into()),
+            // The leader itself, the usual sender: no need to look it up in /proc.
+            Some(leader) if datagram.pid > 0 && datagram.pid as u32 == leader => Belongs::Yes,
             Some(leader) => sender_belongs(datagram.pid, datagram.uid, leader, io.expected_uid),
         };
         if let Belongs::No(why) = verdict {

@@ -200,7 +200,13 @@ impl Supervisor {
             tokio::select! {
                 _ = sigchld.recv() => self.on_sigchld(&mut rx),
                 Some(req) = requests.recv() => self.on_request(req),
-                Some(event) = rx.events.recv() => self.on_event(event),
+                Some(event) = rx.events.recv() => {
+                    // Whatever else has queued up meanwhile, in one wake-up.
+                    self.on_event(event);
+                    while let Ok(event) = rx.events.try_recv() {
+                        self.on_event(event);
+                    }
+                }
                 _ = tokio::time::sleep_until(next.unwrap_or(far)), if next.is_some() => self.on_timers(),
                 _ = sigterm.recv() => self.begin_shutdown(0, "SIGTERM received"),
                 _ = sigint.recv() => self.begin_shutdown(0, "SIGINT received"),
