@@ -59,6 +59,12 @@ class Params:
         self.idle_s = 10 if quick else 30
         self.status_runs = 10 if quick else 20
         self.status_runs_large = 5
+        # Notify handling cost: instances of `probe watchdog`, each pinging every period.
+        self.notify_instances = 100
+        self.notify_period_ms = 10
+        self.notify_watchdog = "100ms"  # 10x the ping period
+        self.notify_window_s = 5 if quick else 20
+        self.notify_ready_limit_s = 60
         self.settle_s = 2.0
         self.floor_reps = 3
 
@@ -371,9 +377,11 @@ class Supervisor:
 class Steward(Supervisor):
     name = "steward"
 
-    def __init__(self, ctx, tag, services, restart="always"):
+    def __init__(self, ctx, tag, services, restart="always", instances=1, extra=()):
         super().__init__(ctx, tag, services)
         self.restart = restart
+        self.instances = instances
+        self.extra = list(extra)  # more `key = value` lines for every service
         self.conf = os.path.join(self.dir, "steward.toml")
         self.sock = os.path.join(self.dir, "steward.sock")
 
@@ -384,10 +392,10 @@ class Steward(Supervisor):
         for name, argv in self.services:
             lines += [f"[service.{name}]",
                       "command = [" + ", ".join(q(a) for a in argv) + "]",
-                      "instances = 1",
+                      f"instances = {self.instances}",
                       f"restart = {q(self.restart)}",
                       'backoff = { max = "0s" }',
-                      'stop_timeout = "5s"', ""]
+                      'stop_timeout = "5s"'] + self.extra + [""]
         with open(self.conf, "w") as f:
             f.write("\n".join(lines))
 
@@ -584,8 +592,10 @@ class Ctx:
         self.probe = os.path.join(bindir, "probe")
         self.spawnfloor = os.path.join(bindir, "spawnfloor")
         self.restartfloor = os.path.join(bindir, "restartfloor")
-        for name in ("probe", "spawnfloor", "restartfloor"):
+        self.notifyfloor = os.path.join(bindir, "notifyfloor")
+        for name in ("probe", "spawnfloor", "restartfloor", "notifyfloor"):
             shutil.copy2(os.path.join(WORK, "bin", name), os.path.join(bindir, name))
+        self.steward_cgroups = None  # what `steward up` said about cgroups, first run
         self.logs = os.path.join(self.scratch, "logs")
         os.makedirs(self.logs, exist_ok=True)
 
@@ -626,6 +636,19 @@ def make(ctx, tool, tag, services, **kw):
     return sup
 
 
+def steward_cgroup_mode(outfile):
+    """steward's start-up line about cgroups (it makes one per instance where it may)."""
+    try:
+        with open(outfile, errors="replace") as f:
+            for line in f:
+                for key in ("each instance runs in its own cgroup under", "no cgroups ("):
+                    if key in line:
+                        return line[line.index(key):].strip()
+    except OSError:
+        pass
+    return None
+
+
 def finish(ctx, sup, res):
     """Stop a supervisor, record how long that took and whether probes survived."""
     try:
@@ -635,6 +658,8 @@ def finish(ctx, sup, res):
         took = None
     res["stop_s"] = took
     res["probes_left_after_stop"] = ctx.ensure_no_probes(sup.name)
+    if sup.name == "steward" and ctx.steward_cgroups is None:
+        ctx.steward_cgroups = steward_cgroup_mode(sup.outfile)
     left_daemons, _ = our_pids(ctx.scratch)
     # Anything else still ours (a daemon that ignored stop) is killed here.
     if left_daemons:
@@ -819,6 +844,123 @@ def w_many(ctx, tool, n, limit_s, full=True):
     return res
 
 
+def steward_status(sup):
+    p = run(sup.status_argv(), timeout=60, env=sup.env())
+    if p.returncode != 0:
+        raise RuntimeError(f"steward status exited {p.returncode}: {p.stderr.strip()[-200:]}")
+    return [i for s in json.loads(p.stdout) for i in s.get("instances", [])]
+
+
+def notify_floor(ctx, check):
+    """bench/notifyfloor.c: the same probes, read by one C epoll loop (optionally with the
+    /proc/PID/stat session check steward does per datagram)."""
+    p = ctx.params
+    logf = ctx.fresh_log(f"notify-floor{'-check' if check else ''}")
+    argv = [ctx.notifyfloor, ctx.probe, logf, str(p.notify_instances), str(p.notify_period_ms),
+            str(p.notify_window_s)] + (["check"] if check else [])
+    pr = run(argv, timeout=p.notify_window_s + p.notify_ready_limit_s + 60, env=ctx.base_env)
+    left = ctx.ensure_no_probes("notifyfloor")
+    if pr.returncode != 0:
+        raise RuntimeError(f"notifyfloor failed: {pr.stderr.strip()[-300:]}")
+    d = json.loads(pr.stdout)
+    wall = d["wall_ns"] / 1e9
+    return {"n": d["n"], "check": d["check"], "probes_left_after_stop": left,
+            "max_gap_ns": d["max_gap_ns"], "rejected": d["rejected"],
+            "rate_per_s": d["datagrams"] / wall if wall else None,
+            "window": {"wall_s": wall, "datagrams": d["datagrams"], "sched_ns": d["cpu_ns"],
+                       "sched_pct": d["cpu_ns"] / 1e9 / wall * 100 if wall else None,
+                       "ns_per_datagram": d["cpu_ns"] / d["datagrams"] if d["datagrams"] else None}}
+
+
+def w_notify(ctx, tool):
+    """Notify handling cost: N instances of `probe watchdog` send READY=1 once, then
+    WATCHDOG=1 every period; steward's watchdog is 10x the period. Measures steward's CPU
+    over the window and the deadlines it missed (failures + restarts at the end)."""
+    assert tool == "steward"
+    p = ctx.params
+    n = p.notify_instances
+    logf = ctx.fresh_log(f"notify-{tool}")
+    sup = make(ctx, tool, "notify", [("wd", [ctx.probe, "watchdog", logf, str(p.notify_period_ms)])],
+               instances=n, extra=["notify = true", f"watchdog = {json.dumps(p.notify_watchdog)}"])
+    res = {"n": n, "period_ms": p.notify_period_ms, "watchdog": p.notify_watchdog}
+    r = LogReader(logf)
+    try:
+        sup.launch()
+        if not wait_until(lambda: len(r.poll().starts) >= n, p.notify_ready_limit_s, 0.01):
+            sup.check_alive()
+            raise TimeoutError(f"only {len(r.starts)} of {n} probes started within {p.notify_ready_limit_s}s")
+        pid = sup.daemon_pid()
+
+        def all_ready():
+            sup.check_alive()
+            try:
+                insts = steward_status(sup)
+            except (RuntimeError, ValueError, subprocess.TimeoutExpired):
+                return False  # the next poll asks again, within the limit
+            ok = [i for i in insts if i.get("state") == "running" and (i.get("notify") or {}).get("ready")]
+            return len(ok) >= n
+        if not wait_until(all_ready, p.notify_ready_limit_s, 0.2):
+            raise TimeoutError(f"not all {n} instances running and ready (READY=1) within {p.notify_ready_limit_s}s")
+        res["ready_s"] = (time.time_ns() - sup.launch_ns) / 1e9
+        time.sleep(1.0)
+        starts0 = len(r.poll().starts)
+        t0, c0, s0 = time.monotonic(), cpu_ticks(pid), cpu_ns_schedstat(pid)
+        time.sleep(p.notify_window_s)
+        t1, c1, s1 = time.monotonic(), cpu_ticks(pid), cpu_ns_schedstat(pid)
+        wall = t1 - t0
+        res["window"] = {"wall_s": wall, "ticks": c1 - c0, "cpu_pct": (c1 - c0) / CLK_TCK / wall * 100,
+                         "sched_ns": (s1 - s0) if s0 is not None and s1 is not None else None}
+        res["window"]["sched_pct"] = (res["window"]["sched_ns"] / 1e9 / wall * 100
+                                      if res["window"]["sched_ns"] is not None else None)
+        res["starts_during_window"] = len(r.poll().starts) - starts0
+        insts = steward_status(sup)
+        res["instances_seen"] = len(insts)
+        res["running_ready"] = sum(1 for i in insts if i.get("state") == "running"
+                                   and (i.get("notify") or {}).get("ready"))
+        res["failures"] = sum(int(i.get("failures") or 0) for i in insts)
+        res["restarts"] = sum(int(i.get("restarts") or 0) for i in insts)
+        res["missed"] = res["failures"] + res["restarts"]
+        res["rejected"] = sum(int((i.get("notify") or {}).get("rejected") or 0) for i in insts)
+        res["watchdog_seconds"] = sorted({i.get("watchdog_seconds") for i in insts}, key=str)
+        res["last_exits"] = sorted({(i.get("last_exit") or {}).get("counted_as") for i in insts
+                                    if i.get("last_exit")})[:5]
+        res["mem"] = rss_kib(pid)
+        res["fds"] = fd_count(pid)
+    finally:
+        finish(ctx, sup, res)
+    # Each probe appended "watchdog <pid> <sent> <failed> <max_gap_ns> <first_ns> <last_ns>"
+    # when steward stopped it.
+    sent = failed = 0
+    max_gap = 0
+    rate = 0.0
+    lines = 0
+    try:
+        with open(logf, "rb") as f:
+            for ln in f:
+                parts = ln.split()
+                if len(parts) != 7 or parts[0] != b"watchdog":
+                    continue
+                _pid, ps, pf, pg, first, last = (int(x) for x in parts[1:])
+                lines += 1
+                sent += ps
+                failed += pf
+                max_gap = max(max_gap, pg)
+                if ps > 1 and last > first:
+                    rate += (ps - 1) / ((last - first) / 1e9)
+    except OSError:
+        pass
+    res["probe_reports"] = lines
+    res["sent"] = sent
+    res["send_failed"] = failed
+    res["max_gap_ns"] = max_gap or None
+    res["rate_per_s"] = rate if lines else None
+    if lines and "window" in res:
+        res["window"]["datagrams"] = rate * res["window"]["wall_s"]
+        if res["window"].get("sched_ns") is not None and res["window"]["datagrams"]:
+            res["window"]["ns_per_datagram"] = res["window"]["sched_ns"] / res["window"]["datagrams"]
+    return res
+
+
 def spawn_floor(ctx, n, mode, reps):
     vals, outs = [], []
     for i in range(reps):
@@ -962,6 +1104,9 @@ def report(ctx, R, info, versions):
     L.append(f"| Load average (1 min) | {info['load_start']:.2f} at the start, {R.get('load_end', 0):.2f} at the end |")
     for t, c in zip(tools, cols):
         L.append(f"| {c} | {versions[t]} |")
+    if R.get("steward_cgroups"):
+        L.append(f"| steward's cgroups | {R['steward_cgroups']} (`STEWARD_CGROUPS` = "
+                 f"{os.environ.get('STEWARD_CGROUPS') or 'unset'}) |")
     L.append(f"| Probe | `bench/probe.c`, gcc -O2 ({info['probe']}); {info['gcc']} |")
     L.append(f"| Python / hyperfine | {info['python']} / {info['hyperfine']} |")
     L.append("")
@@ -1084,12 +1229,78 @@ def report(ctx, R, info, versions):
           f"Wall time of `steward status --json --socket S`, `supervisorctl -c C status`, `pm2 jlist`, "
           f"{p.status_runs} runs each after 2 warm-ups ({meth}), with all services running.")
 
+    # 7. notify handling cost
+    w = "notify"
+    st = g(w, "steward")
+    wd = st.get("window") if st else None
+    okm = None if not st or st.get("missed") is None else st["missed"] == 0
+    okc = None if not wd else wd["cpu_pct"] < 5.0
+
+    def ncell(t, fn, first=False):
+        r = g(w, t)
+        if r and r.get("no_equivalent"):
+            return "no equivalent (no notify protocol)" if first else "no equivalent"
+        return cell(r, fn)
+
+    def fcells(fn):
+        """The two raw-floor columns; fn=None leaves them empty."""
+        return ["" if fn is None else cell(g(w, f), fn) for f in ("floor", "floor_check")]
+
+    def gap(r):
+        return fmt_ns(r["max_gap_ns"]) if r.get("max_gap_ns") else None
+
+    def per_dgram(r):
+        v = (r.get("window") or {}).get("ns_per_datagram")
+        return None if v is None else f"{v / 1000:.1f} µs"
+
+    def sched(r):
+        v = r["window"].get("sched_pct")
+        return None if v is None else f"{v:.2f} %"
+
+    def rate(r):
+        return f"{r['rate_per_s']:,.0f} /s" if r.get("rate_per_s") else None
+
+    nn, per, win = p.notify_instances, p.notify_period_ms, p.notify_window_s
+    rows = [[f"deadlines missed (failures + restarts, {nn} instances)"]
+            + [ncell(t, lambda r: f"{r['missed']} ({r['failures']} failures, {r['restarts']} restarts)", True) for t in tools]
+            + fcells(None) + ["0", verdict(okm)],
+            [f"daemon CPU over {win} s (utime+stime)"]
+            + [ncell(t, lambda r: f"{r['window']['cpu_pct']:.2f} % ({r['window']['ticks']} ticks)") for t in tools]
+            + fcells(None) + ["< 5 % of one core", verdict(okc)],
+            ["same, ns resolution (schedstat; floor: CLOCK_PROCESS_CPUTIME_ID)"]
+            + [ncell(t, sched) for t in tools] + fcells(sched) + ["", ""],
+            ["datagrams handled per second"] + [ncell(t, rate) for t in tools] + fcells(rate)
+            + [f"{nn * 1000 // per:,} /s nominal", ""],
+            ["CPU per datagram"] + [ncell(t, per_dgram) for t in tools] + fcells(per_dgram) + ["", ""],
+            ["WATCHDOG=1 datagrams sent (READY=1 until stopped)"]
+            + [ncell(t, lambda r: f"{r['sent']:,} ({r['send_failed']} sends failed; {r['probe_reports']} probes reported)") for t in tools]
+            + fcells(None) + ["", ""],
+            ["largest gap between two pings of one instance (probe: sends; floor: receipts)"] + [ncell(t, gap) for t in tools] + fcells(gap)
+            + [f"< `{p.notify_watchdog}`", ""],
+            ["datagrams rejected (`notify.rejected`; floor: session check failed)"]
+            + [ncell(t, lambda r: str(r["rejected"])) for t in tools] + ["", cell(g(w, "floor_check"), lambda r: str(r["rejected"]))] + ["0", ""],
+            ["instances running and ready at the end"] + [ncell(t, lambda r: f"{r['running_ready']} of {r['n']}") for t in tools]
+            + fcells(None) + [f"{nn}", ""],
+            ["probe starts during the window"] + [ncell(t, lambda r: str(r["starts_during_window"])) for t in tools]
+            + fcells(None) + ["0", ""]]
+    table("7. Notify handling cost", ["raw floor", "raw floor + session check"], rows,
+          f"One service with `instances = {nn}` of `probe watchdog` (`notify = true`, "
+          f"`watchdog = \"{p.notify_watchdog}\"`, `restart = \"always\"`): each instance sends `READY=1` once, "
+          f"then `WATCHDOG=1` every {per} ms to its `$NOTIFY_SOCKET` (abstract socket). Once all {nn} are ready "
+          f"(+1 s), the daemon's CPU over {win} s, as % of one core. Missed deadlines = the sum of `failures` and "
+          "`restarts` over all instances in `steward status --json` at the end of the window. Datagrams are "
+          "counted by the probes (each appends its count when stopped); per second = the sum over probes of "
+          "pings ÷ time between its first and last ping. Raw floor: `bench/notifyfloor.c`, one C process that "
+          f"binds the {nn} sockets (SO_PASSCRED) and reads the same probes' datagrams in one epoll loop, one "
+          "`recvmsg` each; the second column also reads `/proc/<sender>/stat` per datagram to check its session, "
+          "as steward does. supervisord and PM2 have no notify protocol or watchdog: nothing to compare.")
+
     # Extras: stop time, leftovers, notes
     rows = []
     for w, label in (("many", f"stop {n:,} services"), ("large", f"stop {big:,} services")):
         rows.append([label] + [cell(g(w, t), lambda r: fmt_s(r.get("stop_s"))) for t in tools] + ["", ""])
     def leftovers(t):
-        rs = [R.get(w, {}).get(t) or {} for w in ("crash", "kill", "many", "large")]
+        rs = [R.get(w, {}).get(t) or {} for w in ("crash", "kill", "many", "large", "notify")]
         rs = [r for r in rs if "probes_left_after_stop" in r]
         return str(sum(r["probes_left_after_stop"] for r in rs)) if rs else "not run"
 
@@ -1149,7 +1360,7 @@ def main():
     for t in TOOLS:
         why = tool_available(ctx, t) if t in wanted else "not selected (--only)"
         if why:
-            for w in ("crash", "kill", "many", "large"):
+            for w in ("crash", "kill", "many", "large", "notify"):
                 R.setdefault(w, {})[t] = {"skipped": why}
             if t in wanted:
                 R["notes"].append(f"{t}: {why}.")
@@ -1191,6 +1402,14 @@ def main():
             attempt("crash", t, lambda: w_crash(ctx, t))
         for t in ["floor"] + active:
             attempt("kill", t, lambda: w_kill(ctx, t))
+        # Notify handling cost: steward only; the peers have no notify protocol.
+        attempt("notify", "floor", lambda: notify_floor(ctx, False))
+        attempt("notify", "floor_check", lambda: notify_floor(ctx, True))
+        for t in active:
+            if t == "steward":
+                attempt("notify", t, lambda: w_notify(ctx, t))
+            else:
+                R.setdefault("notify", {})[t] = {"skipped": "no equivalent", "no_equivalent": True}
         for t in active:
             attempt("many", t, lambda: w_many(ctx, t, p.services, p.start_limit_s))
         import resource
@@ -1221,6 +1440,7 @@ def main():
             log(f"final reap killed {left}")
 
     R["load_end"] = os.getloadavg()[0]
+    R["steward_cgroups"] = ctx.steward_cgroups
     if info["load_start"] > 0.5:
         R["notes"].append(f"The machine was busy when the run started (1-minute load average "
                           f"{info['load_start']:.2f} on {info['nproc']} cores): expect noisier, slower figures.")
@@ -1237,7 +1457,7 @@ def main():
     # when it stopped, does: that is what a CI smoke run is for.
     rc = 0
     if "steward" in active:
-        for w in ("crash", "kill", "many", "large"):
+        for w in ("crash", "kill", "many", "large", "notify"):
             r = R.get(w, {}).get("steward") or {}
             if "error" in r:
                 log(f"FAIL: steward {w}: {r['error']}")

@@ -75,6 +75,7 @@ main() {
     build_c probe
     build_c spawnfloor
     build_c restartfloor
+    build_c notifyfloor
 
     # --- steward ----------------------------------------------------------------------------
     if want steward && [[ $SKIP_BUILD == 0 ]]; then
