@@ -478,6 +478,24 @@ pub fn refusal(inst: &Instance, input: &Input) -> Option<String> {
     })
 }
 
+/// Whether an operator's `request` (start, stop, restart, pause, continue), made when the
+/// instance's generation was `gen0`, has taken effect: the API answers its ticket then.
+pub fn settled(inst: &Instance, request: &Input, gen0: u64) -> bool {
+    if !inst.state.is_settled() {
+        return false;
+    }
+    let moved_on = inst.generation > gen0;
+    match request {
+        // Paused is up: a start leaves it paused, and says so.
+        Input::Start => {
+            moved_on || matches!(inst.state, State::Running | State::Paused) || !inst.wants_up()
+        }
+        Input::Restart => moved_on || !inst.wants_up(),
+        Input::Stop => matches!(inst.state, State::Stopped | State::Failed) || moved_on,
+        _ => true,
+    }
+}
+
 /// Advances `inst` by one input. See the module docs for the picture.
 pub fn step(inst: &mut Instance, spec: &ServiceSpec, input: Input, now: Instant) -> Vec<Effect> {
     let mut fx = Vec::new();

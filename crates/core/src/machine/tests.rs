@@ -809,3 +809,24 @@ fn a_pause_that_fails_leaves_it_running() {
     assert_eq!(w.inst.state, State::Running);
     assert!(w.inst.reason.contains("could not pause: EACCES"));
 }
+
+#[test]
+fn tickets_settle_when_the_request_took_effect() {
+    let mut w = running(spec());
+    let gen0 = w.inst.generation;
+    assert!(settled(&w.inst, &Input::Start, gen0), "already running");
+    w.feed(Input::Restart);
+    assert!(!settled(&w.inst, &Input::Restart, gen0), "still stopping");
+    w.exit(ExitHow::Signal(Signal::TERM));
+    assert!(settled(&w.inst, &Input::Restart, gen0), "a new run");
+    let gen1 = w.inst.generation;
+    w.feed(Input::Stop);
+    assert!(!settled(&w.inst, &Input::Stop, gen1));
+    w.exit(ExitHow::Signal(Signal::TERM));
+    assert!(settled(&w.inst, &Input::Stop, gen1));
+    // A paused instance is up: a start's ticket answers at once.
+    let mut w = running(spec());
+    w.feed(Input::Pause);
+    assert_eq!(w.inst.state, State::Paused);
+    assert!(settled(&w.inst, &Input::Start, w.inst.generation));
+}

@@ -1,6 +1,6 @@
 //! API requests: status documents, and operators' actions with their tickets.
 
-use steward_core::machine::{Input, State, refusal};
+use steward_core::machine::{Input, refusal, settled};
 use steward_proto::{ServiceStatus, TaskStatus};
 use tokio::sync::oneshot;
 use tracing::info;
@@ -195,21 +195,7 @@ impl Supervisor {
             let Some(inst) = rt.instances.get(index as usize) else {
                 return true;
             };
-            if !inst.state.is_settled() {
-                return false;
-            }
-            let moved_on = inst.generation > gen0;
-            match w.action {
-                // Paused is up: a start leaves it paused, and says so.
-                Action::Start => {
-                    moved_on
-                        || matches!(inst.state, State::Running | State::Paused)
-                        || !inst.wants_up()
-                }
-                Action::Restart => moved_on || !inst.wants_up(),
-                Action::Stop => matches!(inst.state, State::Stopped | State::Failed) || moved_on,
-                Action::Pause | Action::Continue => true,
-            }
+            settled(inst, &w.action.input(), gen0)
         })
     }
 
