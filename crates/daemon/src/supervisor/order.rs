@@ -5,8 +5,6 @@
 use steward_core::deps;
 use steward_core::machine::{Input, State};
 
-use std::collections::BTreeSet;
-
 use super::{Key, Supervisor};
 
 impl Supervisor {
@@ -33,29 +31,35 @@ impl Supervisor {
         if self.waiting.is_empty() {
             return;
         }
-        let services: BTreeSet<String> = self.waiting.iter().map(|k| k.service.clone()).collect();
-        let mut ready = Vec::new();
-        for name in services {
+        // The set is ordered by service: one pass groups each service's instances.
+        let mut groups: Vec<(String, Vec<Key>)> = Vec::new();
+        for key in &self.waiting {
+            match groups.last_mut() {
+                Some((service, keys)) if *service == key.service => keys.push(key.clone()),
+                _ => groups.push((key.service.clone(), vec![key.clone()])),
+            }
+        }
+        for (name, keys) in groups {
             let blocked = deps::blocked_by(&self.services[&name].spec, |s| {
                 self.services.get(s).map(|r| &r.instances[..])
             });
-            let keys = self.waiting.iter().filter(|k| k.service == name).cloned();
             match blocked {
-                None => ready.extend(keys),
+                None => {
+                    for key in keys {
+                        self.waiting.remove(&key);
+                        self.input(&key, Input::Start);
+                    }
+                }
                 Some(why) => {
-                    for key in keys.collect::<Vec<_>>() {
-                        let inst = &mut self.services.get_mut(&name).expect("waiting").instances
-                            [key.index as usize];
+                    let rt = self.services.get_mut(&name).expect("waiting");
+                    for key in keys {
+                        let inst = &mut rt.instances[key.index as usize];
                         if inst.state == State::Stopped {
                             inst.reason.clone_from(&why);
                         }
                     }
                 }
             }
-        }
-        for key in ready {
-            self.waiting.remove(&key);
-            self.input(&key, Input::Start);
         }
     }
 
