@@ -1,4 +1,5 @@
-//! The dependency graph of services (`depends_on`): cycles, start order, dependents.
+//! The dependency graph of services (`depends_on`): cycles and start order. (Who depends
+//! on whom, for the shutdown order, is `crate::deps::dependents`.)
 //!
 //! An edge goes from a service to each service it depends on. Dependencies on names that
 //! are not in the map are ignored here (the parser refuses them). Every result is sorted by
@@ -202,15 +203,6 @@ pub fn start_order(services: &BTreeMap<String, ServiceSpec>) -> Vec<Vec<String>>
     layers
 }
 
-/// The services that depend on `name` directly, sorted.
-pub fn dependents(services: &BTreeMap<String, ServiceSpec>, name: &str) -> Vec<String> {
-    services
-        .values()
-        .filter(|spec| spec.depends_on.iter().any(|dep| dep.service == name))
-        .map(|spec| spec.name.clone())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,9 +352,10 @@ mod tests {
             ("cache", &["db"]),
             ("worker", &["db", "db"]),
         ]);
-        assert_eq!(dependents(&g, "db"), names(&["cache", "web", "worker"]));
-        assert_eq!(dependents(&g, "cache"), names(&["web"]));
-        assert!(dependents(&g, "web").is_empty());
+        let of = crate::deps::dependents(&g);
+        assert_eq!(of["db"], names(&["cache", "web", "worker"]));
+        assert_eq!(of["cache"], names(&["web"]));
+        assert!(!of.contains_key("web"));
         assert!(dependents(&g, "ghost").is_empty());
     }
 

@@ -160,7 +160,7 @@ fn everything_together() {
         ]
     );
     assert_eq!(
-        graph::dependents(&c.services, "db"),
+        crate::deps::dependents(&c.services)["db"],
         strings(&["migrate", "reverse"])
     );
 }
