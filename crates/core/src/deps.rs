@@ -56,16 +56,17 @@ pub fn may_stop<'a>(dependents: impl IntoIterator<Item = &'a [Instance]>) -> boo
         .all(|instances| instances.iter().all(|i| i.pid.is_none()))
 }
 
-/// For each service, the services that depend on it.
+/// For each service, the services that depend on it, each once, in name order.
 pub fn dependents(
     services: &std::collections::BTreeMap<String, ServiceSpec>,
 ) -> std::collections::HashMap<String, Vec<String>> {
     let mut out: std::collections::HashMap<String, Vec<String>> = std::collections::HashMap::new();
     for spec in services.values() {
         for d in &spec.depends_on {
-            out.entry(d.service.clone())
-                .or_default()
-                .push(spec.name.clone());
+            let list = out.entry(d.service.clone()).or_default();
+            if list.last() != Some(&spec.name) {
+                list.push(spec.name.clone());
+            }
         }
     }
     out
