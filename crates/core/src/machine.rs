@@ -137,11 +137,7 @@ pub struct ExitRecord {
 impl ExitRecord {
     /// "exit code 3: failure", "killed by SIGSEGV: failure", "stopped on request".
     pub fn describe(&self) -> String {
-        let how = match self.how {
-            Some(ExitHow::Code(c)) => format!("exit code {c}"),
-            Some(ExitHow::Signal(s)) => format!("killed by {s}"),
-            None => String::new(),
-        };
+        let how = self.how.map(|h| h.to_string()).unwrap_or_default();
         let what = match &self.kind {
             ExitKind::StopRequested => "stopped on request".to_string(),
             ExitKind::StopTimedOut => "did not stop within stop_timeout; killed".to_string(),
@@ -175,6 +171,37 @@ impl ProbeKind {
             ProbeKind::Readiness => "readiness",
             ProbeKind::Liveness => "liveness",
         }
+    }
+
+    /// This kind's probe in `spec`, if it has one.
+    pub fn of(self, spec: &ServiceSpec) -> Option<&crate::config::Probe> {
+        match self {
+            ProbeKind::Readiness => spec.readiness.as_ref(),
+            ProbeKind::Liveness => spec.liveness.as_ref(),
+        }
+    }
+}
+
+impl fmt::Display for ExitHow {
+    /// "exit code 3", "killed by SIGSEGV".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitHow::Code(c) => write!(f, "exit code {c}"),
+            ExitHow::Signal(s) => write!(f, "killed by {s}"),
+        }
+    }
+}
+
+/// How a helper process (an exec probe, a startup task) did: it passes only by exiting 0
+/// before its timeout. `timed_out` is the timeout it ran past, if it did.
+pub fn helper_result(how: ExitHow, timed_out: Option<Duration>) -> Result<String, String> {
+    match (timed_out, how) {
+        (Some(after), _) => Err(format!(
+            "timed out after {}",
+            crate::duration::format_duration(after)
+        )),
+        (None, ExitHow::Code(0)) => Ok(how.to_string()),
+        (None, _) => Err(how.to_string()),
     }
 }
 
@@ -763,12 +790,7 @@ fn probe_result(
     now: Instant,
     fx: &mut Vec<Effect>,
 ) {
-    let Some(probe) = (match kind {
-        ProbeKind::Readiness => spec.readiness.as_ref(),
-        ProbeKind::Liveness => spec.liveness.as_ref(),
-    }) else {
-        return;
-    };
+    let Some(probe) = kind.of(spec) else { return };
     let state = inst.probe_mut(kind);
     state.last_checked = Some(now);
     if ok {

@@ -148,19 +148,10 @@ async fn list(State(ctx): State<Ctx>) -> Response {
 }
 
 async fn tasks(State(ctx): State<Ctx>) -> Response {
-    let (tx, rx) = oneshot::channel();
-    if ctx
-        .loop_tx
-        .send(Request::Tasks { reply: tx })
+    ask(&ctx, |reply| Request::Tasks { reply })
         .await
-        .is_err()
-    {
-        return ApiError::new(503, "steward is shutting down").into_response();
-    }
-    match rx.await {
-        Ok(list) => Json(list).into_response(),
-        Err(_) => ApiError::new(503, "steward is shutting down").into_response(),
-    }
+        .map(Json)
+        .into_response()
 }
 
 async fn show(State(ctx): State<Ctx>, UrlPath(name): UrlPath<String>) -> Response {

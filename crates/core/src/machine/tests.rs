@@ -830,3 +830,21 @@ fn tickets_settle_when_the_request_took_effect() {
     assert_eq!(w.inst.state, State::Paused);
     assert!(settled(&w.inst, &Input::Start, w.inst.generation));
 }
+
+#[test]
+fn helper_results_say_how_it_ended() {
+    assert_eq!(
+        helper_result(ExitHow::Code(0), None),
+        Ok("exit code 0".into())
+    );
+    assert_eq!(
+        helper_result(ExitHow::Code(2), None),
+        Err("exit code 2".into())
+    );
+    assert_eq!(
+        helper_result(ExitHow::Signal(Signal::KILL), None),
+        Err("killed by SIGKILL".into())
+    );
+    let late = helper_result(ExitHow::Signal(Signal::KILL), Some(200 * MS));
+    assert_eq!(late, Err("timed out after 200ms".into()));
+}

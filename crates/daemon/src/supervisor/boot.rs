@@ -6,8 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use steward_core::config::{EXIT_TASK_FAILED, RestartPolicy, ServiceSpec, TaskMode, TaskSpec};
-use steward_core::duration::format_duration;
-use steward_core::machine::{ExitHow, Input};
+use steward_core::machine::{ExitHow, Input, helper_result};
 use steward_core::tasks::{Next, Outcome, Sequence, TaskState};
 use steward_proto::TaskStatus;
 use tracing::{error, info, warn};
@@ -97,24 +96,15 @@ impl Supervisor {
         let spec = &self.boot.seq.specs[i];
         let name = spec.name.clone();
         let timeout = spec.timeout;
-        let result = Launch::new(&spec.process, &[("STEWARD_TASK", name.clone())]).and_then(|l| {
-            process::spawn(&l).map_err(|e| super::spawn_error(&spec.process.command, &e))
-        });
-        match result {
+        let launch = Launch::new(&spec.process, &[("STEWARD_TASK", name.clone())]);
+        let owner = Owner::Task {
+            index: i,
+            timed_out: false,
+        };
+        match self.start_helper(launch, owner, timeout) {
             Ok(pid) => {
                 info!("task {name}: started (pid {pid})");
                 self.boot.seq.started(i, pid);
-                self.guard_add(pid);
-                self.pids.insert(
-                    pid,
-                    Owner::Task {
-                        index: i,
-                        timed_out: false,
-                    },
-                );
-                if let Some(t) = timeout {
-                    self.kill_after(pid, t);
-                }
                 true
             }
             Err(e) => {
@@ -151,16 +141,10 @@ impl Supervisor {
 
     pub(super) fn task_ended(&mut self, index: usize, how: ExitHow, timed_out: bool) {
         let spec = &self.boot.seq.specs[index];
-        let outcome = match (timed_out, how) {
-            (true, _) => {
-                let after = spec.timeout.map(format_duration).unwrap_or_default();
-                Outcome::TimedOut(format!(
-                    "timed out after {after} (it may be waiting for input)"
-                ))
-            }
-            (false, ExitHow::Code(0)) => Outcome::Success("exit code 0".into()),
-            (false, ExitHow::Code(n)) => Outcome::Failure(format!("exit code {n}")),
-            (false, ExitHow::Signal(s)) => Outcome::Failure(format!("killed by {s}")),
+        let outcome = match helper_result(how, spec.timeout.filter(|_| timed_out)) {
+            Ok(s) => Outcome::Success(s),
+            Err(s) if timed_out => Outcome::TimedOut(format!("{s} (it may be waiting for input)")),
+            Err(s) => Outcome::Failure(s),
         };
         match &outcome {
             Outcome::Success(s) => info!("task {} succeeded ({s})", spec.name),

@@ -17,7 +17,7 @@ pub enum Request {
         reply: oneshot::Sender<Result<Vec<ServiceStatus>, ApiError>>,
     },
     Tasks {
-        reply: oneshot::Sender<Vec<TaskStatus>>,
+        reply: oneshot::Sender<Result<Vec<TaskStatus>, ApiError>>,
     },
     Control {
         service: String,
@@ -93,7 +93,7 @@ impl Supervisor {
                 let _ = reply.send(self.status(service.as_deref()));
             }
             Request::Tasks { reply } => {
-                let _ = reply.send(self.task_status());
+                let _ = reply.send(Ok(self.task_status()));
             }
             Request::Control {
                 service,

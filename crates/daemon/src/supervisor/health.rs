@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use nix::fcntl::OFlag;
 use steward_core::config::{ProbeCheck, ServiceSpec};
-use steward_core::duration::format_duration;
-use steward_core::machine::{ExitHow, Input, ProbeKind};
+use steward_core::machine::{ExitHow, Input, ProbeKind, helper_result};
 use steward_core::notify::Message;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
@@ -16,7 +15,7 @@ use tracing::{debug, warn};
 use super::{Event, Key, Owner, Supervisor};
 use crate::notify::{Belongs, Datagram, NotifySocket, sender_belongs};
 use crate::probe;
-use crate::process::{self, Launch};
+use crate::process::Launch;
 
 /// An instance's I/O with steward that outlives one run: its notify socket.
 #[derive(Debug, Default)]
@@ -221,10 +220,7 @@ impl Supervisor {
         generation: u64,
     ) -> Option<Input> {
         let rt = self.services.get(&key.service)?;
-        let probe = match kind {
-            ProbeKind::Readiness => rt.spec.readiness.as_ref(),
-            ProbeKind::Liveness => rt.spec.liveness.as_ref(),
-        }?;
+        let probe = kind.of(&rt.spec)?;
         let timeout = probe.timeout;
         if let Some(check) = probe::network_check(&probe.check) {
             let (events, key) = (self.events.clone(), key.clone());
@@ -246,24 +242,15 @@ impl Supervisor {
         let ProbeCheck::Exec { command } = &probe.check else {
             return None;
         };
-        let command = command.clone();
-        let started = Launch::for_command(&rt.spec, &command)
-            .and_then(|l| process::spawn(&l).map_err(|e| super::spawn_error(&command, &e)));
-        match started {
-            Ok(pid) => {
-                self.guard_add(pid);
-                self.pids.insert(
-                    pid,
-                    Owner::Probe {
-                        key: key.clone(),
-                        kind,
-                        generation,
-                        timed_out: false,
-                    },
-                );
-                self.kill_after(pid, timeout);
-                None
-            }
+        let launch = Launch::for_command(&rt.spec, command);
+        let owner = Owner::Probe {
+            key: key.clone(),
+            kind,
+            generation,
+            timed_out: false,
+        };
+        match self.start_helper(launch, owner, Some(timeout)) {
+            Ok(_) => None,
             Err(e) => Some(Input::ProbeResult {
                 kind,
                 generation,
@@ -281,24 +268,14 @@ impl Supervisor {
         how: ExitHow,
         timed_out: bool,
     ) {
-        let timeout = self.services.get(&key.service).and_then(|rt| match kind {
-            ProbeKind::Readiness => rt.spec.readiness.as_ref(),
-            ProbeKind::Liveness => rt.spec.liveness.as_ref(),
-        });
-        let (ok, detail) = match (timed_out, how) {
-            (true, _) => (
-                false,
-                format!(
-                    "timed out after {}",
-                    timeout
-                        .map(|p| format_duration(p.timeout))
-                        .unwrap_or_default()
-                ),
-            ),
-            (false, ExitHow::Code(0)) => (true, "exit code 0".to_string()),
-            (false, ExitHow::Code(n)) => (false, format!("exit code {n}")),
-            (false, ExitHow::Signal(s)) => (false, format!("killed by {s}")),
-        };
+        let timeout = self
+            .services
+            .get(&key.service)
+            .and_then(|rt| kind.of(&rt.spec))
+            .map(|p| p.timeout);
+        let result = helper_result(how, timeout.filter(|_| timed_out));
+        let ok = result.is_ok();
+        let detail = result.unwrap_or_else(|e| e);
         self.on_event(Event::Probe {
             key,
             kind,

@@ -78,7 +78,7 @@ enum Owner {
 }
 
 /// What a timer wakes.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Timer {
     /// The instance's own deadline (`Instance::deadline`).
     Instance(Key),
@@ -114,10 +114,8 @@ pub struct Supervisor {
     services: BTreeMap<String, ServiceRt>,
     pids: HashMap<u32, Owner>,
     timers: BTreeSet<(Instant, Timer)>,
-    /// The armed deadline of each instance, to find it again in `timers`.
-    armed: HashMap<Key, Instant>,
-    /// The kill timers of probe and task processes, removed when they exit first.
-    kill_timers: HashMap<u32, Instant>,
+    /// When each armed timer fires, to find it again in `timers`.
+    armed: HashMap<Timer, Instant>,
     waiters: Vec<control::Waiter>,
     guard: Option<Guard>,
     shutdown: Option<Shutdown>,
@@ -150,7 +148,6 @@ impl Supervisor {
             pids: HashMap::new(),
             timers: BTreeSet::new(),
             armed: HashMap::new(),
-            kill_timers: HashMap::new(),
             waiters: Vec::new(),
             guard: None,
             shutdown: None,
@@ -259,15 +256,7 @@ impl Supervisor {
             let effects = step(inst, &rt.spec, input, now);
             let (deadline, new_pid) = (inst.deadline(), inst.pid);
 
-            if self.armed.get(key).copied() != deadline {
-                if let Some(at) = self.armed.remove(key) {
-                    self.timers.remove(&(at, Timer::Instance(key.clone())));
-                }
-                if let Some(at) = deadline {
-                    self.armed.insert(key.clone(), at);
-                    self.timers.insert((at, Timer::Instance(key.clone())));
-                }
-            }
+            self.arm(Timer::Instance(key.clone()), deadline);
             if old_pid != new_pid {
                 if let Some(pid) = old_pid {
                     self.forget_pid(pid);
@@ -412,15 +401,13 @@ impl Supervisor {
             RunPurpose::Recovery => "recovery",
             RunPurpose::GiveUp => "give-up",
         };
-        let result = Launch::for_command(&rt.spec, &command)
-            .and_then(|l| process::spawn(&l).map_err(|e| spawn_error(&command, &e)));
-        match result {
-            Ok(pid) => {
-                info!("{key}: running {what} command {command:?} (pid {pid})");
-                self.guard_add(pid);
-                let service = key.service.clone();
-                self.pids.insert(pid, Owner::Command { service, purpose });
-            }
+        let launch = Launch::for_command(&rt.spec, &command);
+        let owner = Owner::Command {
+            service: key.service.clone(),
+            purpose,
+        };
+        match self.start_helper(launch, owner, None) {
+            Ok(pid) => info!("{key}: running {what} command {command:?} (pid {pid})"),
             Err(e) => error!("{key}: {what} command failed to start: {e}"),
         }
     }
@@ -449,7 +436,7 @@ impl Supervisor {
                 Some(Owner::Command { service, purpose }) => {
                     self.forget_pid(r.pid);
                     info!(
-                        "{service}: {purpose:?} command (pid {}) ended: {:?}",
+                        "{service}: {purpose:?} command (pid {}) ended: {}",
                         r.pid, r.how
                     );
                 }
@@ -487,11 +474,11 @@ impl Supervisor {
             self.timers.remove(&(at, timer.clone()));
             match timer {
                 Timer::Instance(key) => {
-                    self.armed.remove(&key);
+                    self.armed.remove(&Timer::Instance(key.clone()));
                     self.input(&key, Input::Tick);
                 }
                 Timer::Kill(pid) => {
-                    self.kill_timers.remove(&pid);
+                    self.armed.remove(&Timer::Kill(pid));
                     self.kill_overdue(pid);
                 }
             }
@@ -511,11 +498,38 @@ impl Supervisor {
         }
     }
 
-    /// Watches `pid` and kills its group if it still runs after `timeout`.
-    fn kill_after(&mut self, pid: u32, timeout: Duration) {
-        let at = self.clock.now() + timeout;
-        self.timers.insert((at, Timer::Kill(pid)));
-        self.kill_timers.insert(pid, at);
+    /// Sets (or, with `None`, clears) when `timer` fires.
+    fn arm(&mut self, timer: Timer, at: Option<Instant>) {
+        if self.armed.get(&timer).copied() == at {
+            return;
+        }
+        if let Some(old) = self.armed.remove(&timer) {
+            self.timers.remove(&(old, timer.clone()));
+        }
+        if let Some(at) = at {
+            self.armed.insert(timer.clone(), at);
+            self.timers.insert((at, timer));
+        }
+    }
+
+    /// Starts a helper process (recovery or give-up command, exec probe, task) as `owner`:
+    /// the guard learns of it, the reaper reports its end, and after `timeout` its group is
+    /// killed.
+    fn start_helper(
+        &mut self,
+        launch: Result<Launch, String>,
+        owner: Owner,
+        timeout: Option<Duration>,
+    ) -> Result<u32, String> {
+        let launch = launch?;
+        let pid = process::spawn(&launch).map_err(|e| spawn_error(&launch.argv, &e))?;
+        self.guard_add(pid);
+        self.pids.insert(pid, owner);
+        if let Some(t) = timeout {
+            let at = self.clock.now() + t;
+            self.arm(Timer::Kill(pid), Some(at));
+        }
+        Ok(pid)
     }
 
     fn on_event(&mut self, event: Event) {
@@ -630,9 +644,7 @@ impl Supervisor {
     fn forget_pid(&mut self, pid: u32) {
         self.pids.remove(&pid);
         // A later process may get this pid: its predecessor's kill timer must not fire.
-        if let Some(at) = self.kill_timers.remove(&pid) {
-            self.timers.remove(&(at, Timer::Kill(pid)));
-        }
+        self.arm(Timer::Kill(pid), None);
         if let Some(guard) = &mut self.guard {
             let _ = guard.remove(pid);
         }
