@@ -10,6 +10,7 @@ use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand};
 use hyper::Method;
 use steward_core::config::{self, Config};
+use steward_core::diagnostic::Diagnostics;
 use steward_proto::{ServiceStatus, State, TaskStatus};
 
 /// The built-in demo, run by `steward up --demo`.
@@ -278,17 +279,21 @@ fn socket_from_config(path: &Path) -> Option<PathBuf> {
     })
 }
 
-fn load(path: &Path) -> Result<Config> {
+/// Reads and checks a config file: an error when it cannot be read, the diagnostics when
+/// it is not valid.
+fn read_config(path: &Path) -> Result<Result<Config, Diagnostics>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    config::parse(&path.display().to_string(), &text).map_err(|d| anyhow!("{d}"))
+    Ok(config::parse(&path.display().to_string(), &text))
+}
+
+fn load(path: &Path) -> Result<Config> {
+    read_config(path)?.map_err(|d| anyhow!("{d}"))
 }
 
 fn check(cli: &Cli) -> Result<ExitCode> {
     let path = config_path(cli).context("no config file: pass -c FILE or set STEWARD_CONFIG")?;
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    match config::parse(&path.display().to_string(), &text) {
+    match read_config(&path)? {
         Ok(c) => {
             let instances: u32 = c.services.values().map(|s| s.instances).sum();
             println!(

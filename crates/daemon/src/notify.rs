@@ -233,12 +233,13 @@ fn session_of(stat: &str) -> Option<u32> {
     rest.split_ascii_whitespace().nth(3)?.parse().ok()
 }
 
-/// Forwards every datagram of `socket` to `tx` as `(key, datagram)`, until `tx`'s receiver
-/// is dropped (or the task is aborted). A receive error is logged and retried after 100 ms.
-pub fn spawn_reader<K: Clone + Send + 'static>(
+/// Forwards every datagram of `socket` to `tx`, each wrapped by `wrap` (e.g. into the
+/// supervisor's event with the instance's key), until `tx`'s receiver is dropped (or the
+/// task is aborted). A receive error is logged and retried after 100 ms.
+pub fn spawn_reader<E: Send + 'static>(
     socket: Arc<NotifySocket>,
-    key: K,
-    tx: mpsc::Sender<(K, Datagram)>,
+    tx: mpsc::UnboundedSender<E>,
+    wrap: impl Fn(Datagram) -> E + Send + 'static,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
@@ -248,7 +249,7 @@ pub fn spawn_reader<K: Clone + Send + 'static>(
             };
             match received {
                 Ok(datagram) => {
-                    if tx.send((key.clone(), datagram)).await.is_err() {
+                    if tx.send(wrap(datagram)).is_err() {
                         return;
                     }
                 }
@@ -432,8 +433,8 @@ mod tests {
     #[tokio::test]
     async fn reader_forwards_until_the_channel_closes() {
         let socket = Arc::new(bind("reader"));
-        let (tx, mut rx) = mpsc::channel(4);
-        let reader = spawn_reader(socket.clone(), "web.0", tx);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let reader = spawn_reader(socket.clone(), tx, |d| ("web.0", d));
         send(&socket, b"READY=1");
         send(&socket, b"STATUS=up");
         let (key, d) = rx.recv().await.unwrap();

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::{Event, Key, Owner, Supervisor};
-use crate::notify::{Belongs, Datagram, NotifySocket, sender_belongs};
+use crate::notify::{self, Belongs, Datagram, NotifySocket, sender_belongs};
 use crate::probe;
 use crate::process::Launch;
 
@@ -53,7 +53,11 @@ pub(super) fn prepare(
             let socket = NotifySocket::bind(&format!("{}.{}", key.service, key.index))
                 .map_err(|e| format!("cannot create the notify socket: {e}"))?;
             let socket = Arc::new(socket);
-            io.reader = Some(read_notify(socket.clone(), key.clone(), events.clone()));
+            let key = key.clone();
+            let reader = notify::spawn_reader(socket.clone(), events.clone(), move |d| {
+                Event::Notify(key.clone(), d)
+            });
+            io.reader = Some(reader);
             io.notify = Some(socket);
         }
         let socket = io.notify.as_ref().expect("bound above");
@@ -70,29 +74,6 @@ pub(super) fn prepare(
         .map_err(|e| format!("cannot create the ready fd pipe: {e}"))?;
     launch.fds.push((write, fd as i32));
     Ok(Some(read))
-}
-
-/// Forwards every datagram of `socket` to the loop.
-fn read_notify(
-    socket: Arc<NotifySocket>,
-    key: Key,
-    events: mpsc::UnboundedSender<Event>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            match socket.recv().await {
-                Ok(datagram) => {
-                    if events.send(Event::Notify(key.clone(), datagram)).is_err() {
-                        return;
-                    }
-                }
-                Err(e) => {
-                    warn!("{key}: notify socket: {e}");
-                    return;
-                }
-            }
-        }
-    })
 }
 
 /// Waits for the newline that says the instance is ready (s6's notification fd).

@@ -54,7 +54,8 @@ impl Supervisor {
                     let rt = self.services.get_mut(&name).expect("waiting");
                     for key in keys {
                         let inst = &mut rt.instances[key.index as usize];
-                        if inst.state == State::Stopped {
+                        // Checked after every event: write only what changed.
+                        if inst.state == State::Stopped && inst.reason != why {
                             inst.reason.clone_from(&why);
                         }
                     }
