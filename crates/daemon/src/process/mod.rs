@@ -18,6 +18,7 @@ use nix::libc;
 use nix::unistd::{Gid, Group, Uid, User};
 
 pub use spawn::spawn;
+pub(crate) use spawn::{DEFAULT_PATH, is_executable, resolve};
 use steward_core::config::{ProcessSpec, ServiceSpec};
 use steward_core::machine::ExitHow;
 use steward_core::signal::Signal;
@@ -131,7 +132,7 @@ impl Launch {
 
 /// Reads `KEY=VALUE` lines; blank lines and `#` comments are skipped, `export ` and one
 /// level of matching quotes are accepted, as most env files are written.
-fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read env_file {}: {e}", path.display()))?;
     let mut out = Vec::new();
@@ -160,9 +161,7 @@ fn resolve_identity(spec: &ProcessSpec) -> Result<Option<Identity>, String> {
     }
     let current = Uid::current();
     let user = match &spec.user {
-        Some(name) => User::from_name(name)
-            .map_err(|e| format!("cannot look up user {name}: {e}"))?
-            .ok_or_else(|| format!("user {name} does not exist"))?,
+        Some(name) => find_user(name)?.ok_or_else(|| format!("user {name} does not exist"))?,
         None => User::from_uid(current)
             .map_err(|e| format!("cannot look up uid {current}: {e}"))?
             .ok_or_else(|| format!("uid {current} has no passwd entry"))?,
@@ -197,10 +196,21 @@ fn resolve_identity(spec: &ProcessSpec) -> Result<Option<Identity>, String> {
 }
 
 fn lookup_group(name: &str) -> Result<Gid, String> {
-    Ok(Group::from_name(name)
-        .map_err(|e| format!("cannot look up group {name}: {e}"))?
+    Ok(find_group(name)?
         .ok_or_else(|| format!("group {name} does not exist"))?
         .gid)
+}
+
+/// The passwd entry of user `name`; `None` when there is none, an error when the name
+/// service could not be asked.
+pub(crate) fn find_user(name: &str) -> Result<Option<User>, String> {
+    User::from_name(name).map_err(|e| format!("cannot look up user {name}: {e}"))
+}
+
+/// The group entry of `name`; `None` when there is none, an error when the name service
+/// could not be asked.
+pub(crate) fn find_group(name: &str) -> Result<Option<Group>, String> {
+    Group::from_name(name).map_err(|e| format!("cannot look up group {name}: {e}"))
 }
 
 /// Sends `sig` to the process group `pgid`. A group that is already gone is not an error.

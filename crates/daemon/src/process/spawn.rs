@@ -487,11 +487,13 @@ fn dev_null() -> io::Result<&'static OwnedFd> {
     Ok(FD.get_or_init(|| file.into()))
 }
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The search path when steward's environment has no `PATH`.
+pub(crate) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The file `execvp` would run: `program` itself if it has a `/` (relative to the
 /// working directory), else the first executable match in `PATH`.
-fn resolve(
+pub(crate) fn resolve(
     program: &str,
     path_var: Option<&OsStr>,
     working_dir: Option<&Path>,
@@ -516,7 +518,8 @@ fn resolve(
     ))
 }
 
-fn is_executable(path: &Path) -> bool {
+/// Whether steward may execute `path`: a regular file with execute permission.
+pub(crate) fn is_executable(path: &Path) -> bool {
     let Ok(c) = CString::new(path.as_os_str().as_bytes()) else {
         return false;
     };

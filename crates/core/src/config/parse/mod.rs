@@ -18,6 +18,7 @@ use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use super::host::{Field, Owner, Reference};
 use super::model::{
     Backoff, Condition, Config, ControlSpec, Dependency, GiveUp, OnConfigChange, PauseMode, Probe,
     ProbeCheck, ProcessSpec, RecoveryAction, RestartPolicy, ServiceSpec, SupervisorSpec,
@@ -63,6 +64,16 @@ const COMMAND_HELP: &str = "write the argv as an array, e.g. `command = [\"prog\
 ///
 /// On failure, every problem found is returned, sorted by position.
 pub fn parse(file: &str, source: &str) -> Result<Config, Diagnostics> {
+    parse_with_references(file, source).map(|(config, _)| config)
+}
+
+/// [`parse`], and where each value that only the machine can check was written (programs,
+/// users, groups, `working_dir`, `env_file`), for [`super::host::check`]. The positions are
+/// kept out of the [`Config`], so that two configs that say the same are equal.
+pub fn parse_with_references(
+    file: &str,
+    source: &str,
+) -> Result<(Config, Vec<Reference>), Diagnostics> {
     let (doc, errors) = DeTable::parse_recoverable(source);
     let mut cx = Checker {
         file,
@@ -76,11 +87,13 @@ pub fn parse(file: &str, source: &str) -> Result<Config, Diagnostics> {
         service_names: Vec::new(),
         task_names: Vec::new(),
         dependency_spans: BTreeMap::new(),
+        process_spans: Vec::new(),
+        references: Vec::new(),
     };
     cx.syntax_errors(&errors);
     let config = cx.root(doc.get_ref());
     if cx.diags.is_empty() {
-        Ok(config)
+        Ok((config, cx.references))
     } else {
         cx.diags.sort_by_key(|d| (d.span.start, d.span.end));
         Err(Diagnostics(cx.diags))
@@ -102,6 +115,11 @@ struct Checker<'s> {
     task_names: Vec<String>,
     /// service -> (dependency, span of its `depends_on` entry), to point at cycles.
     dependency_spans: BTreeMap<String, Vec<(String, Range<usize>)>>,
+    /// Where the process keys of the service or task being read were written; they become
+    /// `references` once its table turns out valid.
+    process_spans: Vec<(Field, Range<usize>)>,
+    /// The values of valid services and tasks that only the machine can check.
+    references: Vec<Reference>,
 }
 
 /// "a string", "an integer", ...: what a value is, for "found ..." messages.
@@ -813,12 +831,19 @@ impl Checker<'_> {
     }
 
     /// Reads `key` into `out` when it is one of [`PROCESS_KEYS`], the keys services and tasks
-    /// share; false when it is not one of them.
+    /// share; false when it is not one of them. The position of each value the machine
+    /// must check is noted in `process_spans`.
     fn process_key(&mut self, key: &str, value: &Value<'_>, out: &mut ProcessSpec) -> bool {
+        let span = value.span();
         match key {
             "command" => {
                 if let Some(argv) = self.command(value, "command") {
                     out.command = argv;
+                    if let DeValue::Array(items) = value.get_ref()
+                        && let Some(program) = items.first()
+                    {
+                        self.process_spans.push((Field::Program, program.span()));
+                    }
                 }
             }
             "env" => {
@@ -826,16 +851,55 @@ impl Checker<'_> {
                     out.env = env;
                 }
             }
-            "env_file" => out.env_file = self.path(value, "env_file"),
-            "working_dir" => out.working_dir = self.path(value, "working_dir"),
-            "user" => out.user = self.name_string(value, "user"),
-            "group" => out.group = self.name_string(value, "group"),
+            "env_file" => {
+                out.env_file = self.path(value, "env_file");
+                if out.env_file.is_some() {
+                    self.process_spans.push((Field::EnvFile, span));
+                }
+            }
+            "working_dir" => {
+                out.working_dir = self.path(value, "working_dir");
+                if out.working_dir.is_some() {
+                    self.process_spans.push((Field::WorkingDir, span));
+                }
+            }
+            "user" => {
+                out.user = self.name_string(value, "user");
+                if out.user.is_some() {
+                    self.process_spans.push((Field::User, span));
+                }
+            }
+            "group" => {
+                out.group = self.name_string(value, "group");
+                if out.group.is_some() {
+                    self.process_spans.push((Field::Group, span));
+                }
+            }
             "supplementary_groups" => {
-                out.supplementary_groups = self.string_array(value, "supplementary_groups")
+                out.supplementary_groups = self.string_array(value, "supplementary_groups");
+                if out.supplementary_groups.is_some()
+                    && let DeValue::Array(items) = value.get_ref()
+                {
+                    for (i, item) in items.iter().enumerate() {
+                        let field = Field::SupplementaryGroup(i);
+                        self.process_spans.push((field, item.span()));
+                    }
+                }
             }
             _ => return false,
         }
         true
+    }
+
+    /// Turns the spans noted while reading the table of `owner` into references.
+    fn keep_references(&mut self, owner: Owner) {
+        let spans = std::mem::take(&mut self.process_spans);
+        self.references
+            .extend(spans.into_iter().map(|(field, span)| Reference {
+                owner: owner.clone(),
+                field,
+                span,
+            }));
     }
 }
 

@@ -109,8 +109,10 @@ impl Checker<'_> {
                 None => true,
             };
             // Check the body even when the name is bad, so every problem shows at once.
+            self.process_spans.clear();
             if let (Some(spec), true) = (self.service(key, value), name_ok) {
                 out.insert(name.to_string(), spec);
+                self.keep_references(Owner::Service(name.to_string()));
             }
         }
         self.dependency_cycles();

@@ -27,7 +27,9 @@ impl Checker<'_> {
         // name -> where it was first given
         let mut seen: BTreeMap<String, Range<usize>> = BTreeMap::new();
         for (i, item) in items.iter().enumerate() {
+            self.process_spans.clear();
             if let Some(task) = self.task(item, i, &mut seen) {
+                self.keep_references(Owner::Task(task.name.clone()));
                 out.push(task);
             }
         }
