@@ -54,11 +54,17 @@ pub async fn call_json<T: serde::de::DeserializeOwned>(
 ) -> Result<T> {
     let (status, body) = call(socket, method, path).await?;
     if !status.is_success() {
-        let message = serde_json::from_slice::<steward_proto::ErrorBody>(&body)
-            .map(|e| e.error)
-            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
-        return Err(anyhow!("{message}"));
+        return Err(error_of(status, &body));
     }
     serde_json::from_slice(&body)
         .with_context(|| format!("steward sent JSON this CLI cannot read ({status})"))
+}
+
+/// The API's message in an error answer, or the body as it is.
+pub fn error_of(status: StatusCode, body: &[u8]) -> anyhow::Error {
+    match serde_json::from_slice::<steward_proto::ErrorBody>(body) {
+        Ok(e) => anyhow!("{}", e.error),
+        Err(_) if body.is_empty() => anyhow!("steward answered {status}"),
+        Err(_) => anyhow!("{}", String::from_utf8_lossy(body)),
+    }
 }

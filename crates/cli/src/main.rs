@@ -9,9 +9,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand};
 use hyper::Method;
-use steward_core::config::{self, Config};
+use steward_core::config;
 use steward_core::diagnostic::Diagnostics;
-use steward_proto::{ServiceStatus, State, TaskStatus};
+use steward_daemon::validate::{self, Checked};
+use steward_proto::{ConfigStatus, ReloadReport, ServiceStatus, State, TaskStatus};
 
 /// The built-in demo, run by `steward up --demo`.
 const DEMO: &str = include_str!("../demo.toml");
@@ -67,6 +68,24 @@ enum Command {
     Pause(ControlArgs),
     /// Continue paused services.
     Continue(ControlArgs),
+    /// Read the config file again and apply what changed; an invalid file changes nothing.
+    Reload {
+        /// Print what would change, without changing it.
+        #[arg(long)]
+        dry_run: bool,
+        /// Return once the plan is made, without waiting for restarts to finish.
+        #[arg(long)]
+        no_wait: bool,
+        /// Print the API's JSON report.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the config steward runs: its file, hash, load time and the last reload.
+    Config {
+        /// Print the API's JSON document (it includes the config's text).
+        #[arg(long)]
+        json: bool,
+    },
     #[command(name = "__guard", hide = true)]
     Guard,
 }
@@ -132,7 +151,89 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Restart(args) => control(&cli, "restart", args),
         Command::Pause(args) => control(&cli, "pause", args),
         Command::Continue(args) => control(&cli, "continue", args),
+        Command::Reload {
+            dry_run,
+            no_wait,
+            json,
+        } => reload(&cli, *dry_run, !*no_wait, *json),
+        Command::Config { json } => show_config(&cli, *json),
     }
+}
+
+/// Exit codes: 0 applied (or planned), 2 the file is invalid (as `steward check`), 1 any
+/// other failure.
+fn reload(cli: &Cli, dry_run: bool, wait: bool, json: bool) -> Result<ExitCode> {
+    let socket = socket_path(cli, None);
+    let path = format!("/v1/reload?dry_run={dry_run}&wait={wait}");
+    let rt = client_runtime()?;
+    let (status, body) = rt.block_on(client::call(&socket, Method::POST, &path))?;
+    let Ok(report) = serde_json::from_slice::<ReloadReport>(&body) else {
+        return Err(client::error_of(status, &body));
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_reload(&report);
+    }
+    Ok(match report.outcome.as_str() {
+        "invalid" => ExitCode::from(2),
+        "unreadable" => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+fn print_reload(report: &ReloadReport) {
+    if !report.diagnostics.is_empty() {
+        for d in &report.diagnostics {
+            eprintln!("{}\n", d.rendered);
+        }
+    }
+    if let Some(e) = &report.error {
+        eprintln!("steward: {e}");
+        return;
+    }
+    let what = match report.outcome.as_str() {
+        "dry-run" => "would change (dry run, nothing applied)",
+        "unchanged" => "nothing to change",
+        _ => "applied",
+    };
+    println!("reload: {what}");
+    for line in &report.summary {
+        println!("  {line}");
+    }
+}
+
+fn show_config(cli: &Cli, json: bool) -> Result<ExitCode> {
+    let socket = socket_path(cli, None);
+    let rt = client_runtime()?;
+    let c: ConfigStatus = rt.block_on(client::call_json(&socket, Method::GET, "/v1/config"))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let file = c.path.as_deref().unwrap_or("<built-in demo>");
+    println!("file:      {file}");
+    println!("sha256:    {}", c.sha256);
+    println!("loaded:    {}", c.loaded_at);
+    println!("services:  {} ({} instances)", c.services, c.instances);
+    let watching = if c.watching { "yes" } else { "no" };
+    println!("watching:  {watching}");
+    match &c.last_reload {
+        None => println!("last reload: none"),
+        Some(r) => {
+            println!("last reload: {} at {} ({})", r.outcome, r.at, r.trigger);
+            if let Some(e) = &r.error {
+                println!("  {e}");
+            }
+            for d in &r.diagnostics {
+                println!("  {}:{}:{}: {}", d.file, d.line, d.column, d.message);
+            }
+            for line in &r.summary {
+                println!("  {line}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_services(services: &[ServiceStatus], json: bool) -> Result<()> {
@@ -270,30 +371,41 @@ fn socket_path(cli: &Cli, from_config: Option<PathBuf>) -> PathBuf {
 }
 
 fn socket_from_config(path: &Path) -> Option<PathBuf> {
+    use toml::de::{DeTable, DeValue};
     let text = std::fs::read_to_string(path).ok()?;
-    let table: toml::Table = text.parse().ok()?;
-    let socket = PathBuf::from(table.get("control")?.get("socket")?.as_str()?);
+    // Recovering from syntax errors: a client must find the daemon most of all when the
+    // file is broken, to ask why its reload was refused.
+    let (doc, _) = DeTable::parse_recoverable(&text);
+    let DeValue::Table(control) = doc.get_ref().get("control")?.get_ref() else {
+        return None;
+    };
+    let DeValue::String(socket) = control.get("socket")?.get_ref() else {
+        return None;
+    };
+    let socket = PathBuf::from(socket.as_ref());
     Some(match path.parent() {
         Some(dir) if socket.is_relative() => dir.join(socket),
         _ => socket,
     })
 }
 
-/// Reads and checks a config file: an error when it cannot be read, the diagnostics when
-/// it is not valid.
-fn read_config(path: &Path) -> Result<Result<Config, Diagnostics>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(config::parse(&path.display().to_string(), &text))
+/// Reads a config file and checks it, in its text and against this machine (programs,
+/// users, groups, `working_dir`, `env_file`): an error when it cannot be read, the
+/// diagnostics when the text is not valid. The machine's problems are in
+/// [`Checked::host`], for the caller to weigh.
+fn read_checked(path: &Path) -> Result<Result<Checked, Diagnostics>> {
+    let text = read_text(path)?;
+    Ok(validate::validate(&path.display().to_string(), &text))
 }
 
-fn load(path: &Path) -> Result<Config> {
-    read_config(path)?.map_err(|d| anyhow!("{d}"))
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 fn check(cli: &Cli) -> Result<ExitCode> {
     let path = config_path(cli).context("no config file: pass -c FILE or set STEWARD_CONFIG")?;
-    match read_config(&path)? {
+    // What the machine lacks is an error here too: the file would not run as it is.
+    match read_checked(&path)?.and_then(Checked::strict) {
         Ok(c) => {
             let instances: u32 = c.services.values().map(|s| s.instances).sum();
             println!(
@@ -312,14 +424,24 @@ fn check(cli: &Cli) -> Result<ExitCode> {
 
 fn up(cli: &Cli, demo: bool) -> Result<ExitCode> {
     init_logging();
-    let config = if demo {
-        config::parse("<built-in demo>", DEMO)
-            .map_err(|d| anyhow!("the built-in demo is invalid: {d}"))?
+    let (config, config_path, source) = if demo {
+        let config = config::parse("<built-in demo>", DEMO)
+            .map_err(|d| anyhow!("the built-in demo is invalid: {d}"))?;
+        (config, None, DEMO.to_string())
     } else {
         let path = config_path(cli).context(
             "no config file: pass -c FILE (or set STEWARD_CONFIG), or try `steward up --demo`",
         )?;
-        load(&path)?
+        let source = read_text(&path)?;
+        let checked =
+            validate::validate(&path.display().to_string(), &source).map_err(|d| anyhow!("{d}"))?;
+        // At boot there is no older config to fall back to: refusing the file would take
+        // every service down, so what the machine lacks only fails the services concerned
+        // (at their start, by the failure table). A reload refuses such a file.
+        for d in &checked.host {
+            tracing::warn!("{}", d.as_warning());
+        }
+        (checked.config, Some(path), source)
     };
     let socket = socket_path(cli, config.control.socket.clone());
     if demo {
@@ -339,6 +461,8 @@ fn up(cli: &Cli, demo: bool) -> Result<ExitCode> {
         .unwrap_or_else(steward_daemon::paths::default_state_dir);
     let code = rt.block_on(steward_daemon::run(steward_daemon::Options {
         config,
+        config_path,
+        source,
         socket,
         state_dir,
     }))?;

@@ -61,9 +61,26 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 /// problem, then the help. The first line is the form editors and CI annotate.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.render(f, "error")
+    }
+}
+
+impl Diagnostic {
+    /// The same rendering as a warning: for problems that do not stop what is being done.
+    pub fn as_warning(&self) -> String {
+        struct Warning<'a>(&'a Diagnostic);
+        impl fmt::Display for Warning<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.render(f, "warning")
+            }
+        }
+        Warning(self).to_string()
+    }
+
+    fn render(&self, f: &mut fmt::Formatter<'_>, severity: &str) -> fmt::Result {
         writeln!(
             f,
-            "{}:{}:{}: error: {}",
+            "{}:{}:{}: {severity}: {}",
             self.file, self.line, self.column, self.message
         )?;
         let gutter = self.line.to_string().len();

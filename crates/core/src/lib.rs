@@ -12,6 +12,7 @@ pub mod diagnostic;
 pub mod duration;
 pub mod machine;
 pub mod notify;
+pub mod reload;
 pub mod signal;
 pub mod tasks;
 pub mod time;

@@ -272,6 +272,9 @@ pub enum Input {
         ok: bool,
         detail: String,
     },
+    /// A reload changed the service's settings in place: the probes and the start
+    /// deadline follow the new ones from now on. Everything else is read when it is used.
+    Reconfigured,
 }
 
 /// What the daemon must do.
@@ -632,6 +635,7 @@ pub fn step(inst: &mut Instance, spec: &ServiceSpec, input: Input, now: Instant)
             }
         }
         Input::Tick => on_timers(inst, spec, now, &mut fx),
+        Input::Reconfigured => reconfigure(inst, spec, now),
         Input::Ready => {
             if inst.pid.is_some() {
                 inst.notified.ready = true;
@@ -871,6 +875,42 @@ fn resume(inst: &mut Instance, spec: &ServiceSpec, now: Instant, fx: &mut Vec<Ef
     );
     if matches!(spec.pause, PauseMode::Signal { .. }) && !spec.notify {
         enter_running(inst, spec, now, "continued (continue signal sent)", fx);
+    }
+}
+
+/// Applies new settings to the current run: a removed probe stops and forgets its results,
+/// an added one starts (after its `initial_delay` from the start of the run), a changed one
+/// checks again within its new interval; a start still waiting for readiness gets the new
+/// `start_timeout`, counted from when the process started.
+fn reconfigure(inst: &mut Instance, spec: &ServiceSpec, now: Instant) {
+    for kind in [ProbeKind::Readiness, ProbeKind::Liveness] {
+        let active = inst.pid.is_some()
+            && match kind {
+                ProbeKind::Readiness => {
+                    matches!(inst.state, State::StartPending | State::Running)
+                }
+                ProbeKind::Liveness => inst.state == State::Running,
+            };
+        match kind.of(spec) {
+            None => {
+                *inst.timers.probe(kind) = None;
+                *inst.probe_mut(kind) = ProbeState::default();
+            }
+            Some(probe) if active => {
+                let first = inst
+                    .started_at
+                    .map_or(now, |s| s + probe.initial_delay)
+                    .max(now);
+                let slot = inst.timers.probe(kind);
+                *slot = Some(slot.map_or(first, |at| at.min(now + probe.interval)));
+            }
+            Some(_) => {}
+        }
+    }
+    if let (State::StartPending, Some(_), Some(started)) = (inst.state, inst.pid, inst.started_at) {
+        inst.timers.start = spec
+            .waits_for_readiness()
+            .then(|| started + spec.start_timeout);
     }
 }
 

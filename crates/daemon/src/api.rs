@@ -17,11 +17,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use steward_proto::ErrorBody;
+use steward_proto::{ErrorBody, ReloadReport};
 use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
+use crate::reloader::Trigger;
 use crate::supervisor::{Action, ApiError, Request};
 
 /// The caller's credentials, from the kernel.
@@ -66,6 +67,8 @@ impl IntoResponse for ApiError {
 #[derive(Clone)]
 struct Ctx {
     loop_tx: mpsc::Sender<Request>,
+    /// `None` when there is no config file to reload (the built-in demo).
+    reload_tx: Option<mpsc::Sender<Trigger>>,
     owner_uid: u32,
 }
 
@@ -93,9 +96,15 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
 }
 
 /// Serves the API on `listener` until the loop's channel closes.
-pub async fn serve(listener: UnixListener, loop_tx: mpsc::Sender<Request>, socket: PathBuf) {
+pub async fn serve(
+    listener: UnixListener,
+    loop_tx: mpsc::Sender<Request>,
+    reload_tx: Option<mpsc::Sender<Trigger>>,
+    socket: PathBuf,
+) {
     let ctx = Ctx {
         loop_tx,
+        reload_tx,
         owner_uid: nix::unistd::geteuid().as_raw(),
     };
     let app = router(ctx.clone()).layer(middleware::from_fn_with_state(ctx, check_peer));
@@ -110,6 +119,8 @@ fn router(ctx: Ctx) -> Router {
         .route("/v1/services", get(list))
         .route("/v1/services/{name}", get(show))
         .route("/v1/tasks", get(tasks))
+        .route("/v1/config", get(config))
+        .route("/v1/reload", post(reload))
         .route("/v1/services/{name}/{action}", post(control))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -196,6 +207,61 @@ async fn control(
     })
     .await;
     result.map(Json).into_response()
+}
+
+async fn config(State(ctx): State<Ctx>) -> Response {
+    ask(&ctx, |reply| Request::Config { reply })
+        .await
+        .map(Json)
+        .into_response()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReloadQuery {
+    dry_run: Option<bool>,
+    wait: Option<bool>,
+}
+
+/// Reads the config file again and applies what changed: 200 with the report, or 422
+/// with the problems when the file is not valid (the running config is kept).
+async fn reload(
+    State(ctx): State<Ctx>,
+    query: Result<Query<ReloadQuery>, QueryRejection>,
+) -> Response {
+    let q = match query {
+        Ok(Query(q)) => q,
+        Err(e) => {
+            return ApiError::new(400, format!("bad query string: {}", e.body_text()))
+                .into_response();
+        }
+    };
+    let Some(tx) = &ctx.reload_tx else {
+        let why = "steward runs the built-in demo: there is no config file to reload";
+        return ApiError::new(409, why).into_response();
+    };
+    let (reply, answer) = oneshot::channel();
+    let trigger = Trigger::Api {
+        dry_run: q.dry_run.unwrap_or(false),
+        wait: q.wait.unwrap_or(true),
+        reply,
+    };
+    let gone = || ApiError::new(503, "steward is shutting down").into_response();
+    if tx.send(trigger).await.is_err() {
+        return gone();
+    }
+    match answer.await {
+        Ok(Ok(report)) => (reload_status(&report), Json(report)).into_response(),
+        Ok(Err(e)) => e.into_response(),
+        Err(_) => gone(),
+    }
+}
+
+fn reload_status(report: &ReloadReport) -> StatusCode {
+    match report.outcome.as_str() {
+        "invalid" | "unreadable" => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::OK,
+    }
 }
 
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {

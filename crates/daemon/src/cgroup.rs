@@ -89,6 +89,12 @@ impl Cgroups {
         fs::write(self.root.join("cgroup.kill"), "1")
     }
 
+    /// Removes one instance's cgroup, once its service or index is gone (best effort: the
+    /// cgroup stays while a dying process holds it).
+    pub fn remove(dir: &Path) {
+        let _ = fs::remove_dir(dir);
+    }
+
     /// Removes the empty cgroups, at exit (best effort: a cgroup still holding a dying
     /// process stays, and the next steward clears it).
     pub fn remove_all(&self) {

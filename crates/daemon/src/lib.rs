@@ -15,7 +15,10 @@
 //! - **timers**: the earliest `Instance::deadline`, and kill timers of probe and task
 //!   processes;
 //! - **signals**: SIGTERM/SIGINT stop every service, dependents first (a second one kills
-//!   them all); SIGHUP is logged.
+//!   them all); SIGHUP asks for a reload;
+//! - **reloads**: the [`reloader`] reads and checks the config file once per batch of
+//!   triggers (file change, SIGHUP, `POST /v1/reload`) and the loop applies the plan the
+//!   core makes of it, touching only what changed.
 //!
 //! Each event is fed to `steward_core::machine::step`, and the effects are carried out in
 //! order: spawn, signal a group, freeze or thaw, probe, run a command, exit. A [`guard`]
@@ -29,8 +32,10 @@ pub mod notify;
 pub mod paths;
 pub mod probe;
 pub mod process;
+pub mod reloader;
 mod status;
 pub mod supervisor;
+pub mod validate;
 
 use std::path::PathBuf;
 
@@ -41,6 +46,11 @@ use tracing::info;
 /// What `steward up` needs to run.
 pub struct Options {
     pub config: Config,
+    /// The file `config` was read from, watched and read again on a reload; `None` for
+    /// the built-in demo.
+    pub config_path: Option<PathBuf>,
+    /// The text `config` was read from.
+    pub source: String,
     pub socket: PathBuf,
     /// Where `once` tasks are remembered (and, later, the journal and logs).
     pub state_dir: PathBuf,
@@ -55,15 +65,38 @@ pub async fn run(opts: Options) -> std::io::Result<i32> {
     let clock = clock::Clock::start();
     let (tx, rx) = mpsc::channel(256);
     let socket = opts.socket.clone();
-    let server = tokio::spawn(api::serve(listener, tx, socket.clone()));
+    let mut watcher = None;
+    let reload_tx = opts.config_path.as_ref().map(|path| {
+        let (reload_tx, reload_rx) = mpsc::channel(64);
+        tokio::spawn(reloader::run(path.clone(), reload_rx, tx.clone()));
+        match reloader::watch(path, reload_tx.clone()) {
+            Ok(w) => watcher = Some(w),
+            Err(e) => tracing::warn!(
+                "cannot watch {} for changes ({e}); reload with SIGHUP or `steward reload`",
+                path.display()
+            ),
+        }
+        reload_tx
+    });
+    let server = tokio::spawn(api::serve(listener, tx, reload_tx.clone(), socket.clone()));
     if let Err(e) = std::fs::create_dir_all(&opts.state_dir) {
         tracing::warn!(
             "cannot create the state directory {}: {e}",
             opts.state_dir.display()
         );
     }
-    let (supervisor, receivers) = supervisor::Supervisor::new(&opts.config, clock, opts.state_dir);
+    let active = supervisor::Active {
+        sha256: reloader::sha256_hex(opts.source.as_bytes()),
+        config: opts.config,
+        path: opts.config_path,
+        text: opts.source,
+        loaded_at: jiff::Timestamp::now(),
+        last: None,
+    };
+    let (supervisor, receivers) =
+        supervisor::Supervisor::new(active, clock, opts.state_dir, reload_tx);
     let code = supervisor.run(rx, receivers).await;
+    drop(watcher);
     server.abort();
     let _ = std::fs::remove_file(&socket);
     code

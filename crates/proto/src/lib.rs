@@ -144,3 +144,80 @@ pub struct ErrorBody {
 /// The body of `POST /v1/services/{name}/{start|stop|restart}`: the service's status once
 /// the action has been applied (`wait=false` answers as soon as it was accepted).
 pub type ControlResponse = ServiceStatus;
+
+/// `GET /v1/config`: the config steward runs, and how the last reload went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigStatus {
+    /// The config file; `null` for the built-in demo.
+    pub path: Option<String>,
+    /// SHA-256 of the file's bytes as loaded, in hex (what `sha256sum` prints).
+    pub sha256: String,
+    /// When this config was loaded (RFC 3339, UTC).
+    pub loaded_at: String,
+    pub services: usize,
+    pub instances: u32,
+    /// Whether a change of the file reloads it (`[supervisor] on_config_change`).
+    pub watching: bool,
+    /// The text of the active config.
+    pub source: String,
+    /// The last reload attempt, applied or not; `null` before the first.
+    pub last_reload: Option<ReloadReport>,
+}
+
+/// What a reload did, or why it did nothing: the body of `POST /v1/reload` (200 when the
+/// config was valid, 422 when it was not) and `last_reload` in `GET /v1/config`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReloadReport {
+    /// When it was attempted (RFC 3339, UTC).
+    pub at: String,
+    /// What asked for it: `api`, `signal` (SIGHUP) or `file` (the file changed).
+    pub trigger: String,
+    /// `applied`, `unchanged` (the file says what already runs), `dry-run` (planned, not
+    /// applied), `invalid` (the old config keeps running) or `unreadable`.
+    pub outcome: String,
+    /// SHA-256 of the file that was read, when it could be read.
+    pub sha256: Option<String>,
+    /// Why it was not applied, in one line.
+    pub error: Option<String>,
+    /// Every problem found in the file, with its position.
+    pub diagnostics: Vec<ConfigDiagnostic>,
+    /// Per service, in the order it is applied: removed services first, then the others in
+    /// dependency order.
+    pub plan: Vec<ServicePlan>,
+    /// Settings that changed but take effect only when steward restarts.
+    pub needs_restart: Vec<String>,
+    /// The plan in words, one line per service that changes.
+    pub summary: Vec<String>,
+}
+
+/// One problem in a config file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConfigDiagnostic {
+    pub file: String,
+    /// 1-based.
+    pub line: usize,
+    /// 1-based, in characters.
+    pub column: usize,
+    pub message: String,
+    pub help: Option<String>,
+    /// The whole diagnostic as `steward check` prints it: position, source line, caret.
+    pub rendered: String,
+}
+
+/// One service's part of a reload plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServicePlan {
+    pub name: String,
+    /// `added`, `removed`, `restarted`, `updated` (applied without a restart) or `unchanged`.
+    pub change: String,
+    /// The keys whose values changed.
+    pub keys: Vec<String>,
+    pub instances: Vec<InstancePlan>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstancePlan {
+    pub instance: u32,
+    /// `keep`, `update`, `start`, `stop`, `restart` or `restart-paused`.
+    pub step: String,
+}

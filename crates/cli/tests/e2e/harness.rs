@@ -58,13 +58,7 @@ impl Daemon {
             .unwrap();
         let socket = dir.path().join("steward.sock");
         let config = dir.path().join("steward.toml");
-        let body = expand(services, dir.path());
-        let text = format!(
-            "[supervisor]\nstate_dir = \"{}\"\n\n[control]\nsocket = \"{}\"\n\n{body}",
-            dir.path().join("state").display(),
-            socket.display()
-        );
-        std::fs::write(&config, text).unwrap();
+        std::fs::write(&config, config_text(dir.path(), "", services)).unwrap();
         Daemon {
             dir,
             socket,
@@ -80,11 +74,26 @@ impl Daemon {
         self
     }
 
-    pub fn spawn(mut self) -> Daemon {
+    pub fn spawn(self) -> Daemon {
+        let config = self.config.clone();
+        self.spawn_with(&["up".as_ref(), "-c".as_ref(), config.as_os_str()])
+    }
+
+    /// `steward up --demo` on this daemon's socket (the config file is not used).
+    pub fn spawn_demo(self) -> Daemon {
+        let socket = self.socket.clone();
+        self.spawn_with(&[
+            "up".as_ref(),
+            "--demo".as_ref(),
+            "--socket".as_ref(),
+            socket.as_os_str(),
+        ])
+    }
+
+    fn spawn_with(mut self, args: &[&std::ffi::OsStr]) -> Daemon {
         let log = std::fs::File::create(self.path("steward.log")).unwrap();
         let child = Command::new(steward_bin())
-            .args(["up", "-c"])
-            .arg(&self.config)
+            .args(args)
             .env("STEWARD_LOG", "debug")
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
@@ -106,6 +115,26 @@ impl Daemon {
             || read(&log),
         );
         self
+    }
+
+    /// Writes a new config in place (truncate, then write), as `echo >` or a config
+    /// manager writing the file itself would.
+    pub fn write_config(&self, services: &str) {
+        self.write_config_with("", services);
+    }
+
+    /// [`Daemon::write_config`], with `supervisor` (lines) added to `[supervisor]`.
+    pub fn write_config_with(&self, supervisor: &str, services: &str) {
+        let text = config_text(self.dir.path(), supervisor, services);
+        std::fs::write(&self.config, text).unwrap();
+    }
+
+    /// Writes a new config to a temp file and renames it over the old one, as editors
+    /// and atomic config managers do.
+    pub fn replace_config(&self, services: &str) {
+        let tmp = self.path(".steward.toml.tmp");
+        std::fs::write(&tmp, config_text(self.dir.path(), "", services)).unwrap();
+        std::fs::rename(&tmp, &self.config).unwrap();
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -249,6 +278,18 @@ fn expand(text: &str, dir: &Path) -> String {
         .replace("{dir}", &dir.display().to_string())
 }
 
+/// CPU time (user + system, in clock ticks) `pid` has used so far.
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
 /// True while `pid` exists and is not a zombie.
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -321,6 +362,17 @@ pub fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>, detail: impl FnOnce
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// A config file for a daemon in `dir`: its socket and state dir (and `supervisor`, more
+/// lines for that table), then `services` with `{fixture}` and `{dir}` replaced.
+fn config_text(dir: &Path, supervisor: &str, services: &str) -> String {
+    let body = expand(services, dir);
+    format!(
+        "[supervisor]\n{supervisor}state_dir = \"{}\"\n\n[control]\nsocket = \"{}\"\n\n{body}",
+        dir.join("state").display(),
+        dir.join("steward.sock").display()
+    )
 }
 
 fn read(path: &Path) -> String {

@@ -9,6 +9,7 @@ mod pause;
 mod probes;
 mod readiness;
 mod recovery;
+mod reload;
 mod stopping;
 mod tasks;
 mod users;

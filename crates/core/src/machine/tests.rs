@@ -488,6 +488,96 @@ fn operator_stop_overrides_a_health_stop() {
     assert_eq!(w.last_kind(), ExitKind::StopRequested);
 }
 
+// ---- settings changed in place by a reload ----
+
+fn tcp_probe() -> Probe {
+    let mut p = Probe::new(ProbeCheck::Tcp {
+        address: "127.0.0.1:1".into(),
+    });
+    p.interval = Duration::from_secs(10);
+    p.failures = 1;
+    p
+}
+
+fn probes(log: &[Effect]) -> usize {
+    log.iter()
+        .filter(|e| matches!(e, Effect::Probe { .. }))
+        .count()
+}
+
+#[test]
+fn a_liveness_probe_added_by_a_reload_starts_checking_the_running_process() {
+    let mut w = running(spec());
+    let pid = w.inst.pid;
+    w.spec.liveness = Some(tcp_probe());
+    w.feed(Input::Reconfigured);
+    w.advance(MS);
+    assert_eq!(
+        probes(&w.log),
+        1,
+        "checked at once: the run is older than the delay"
+    );
+    assert_eq!(w.inst.pid, pid, "the process was not touched");
+    // Removed again: no more checks, and its results are forgotten.
+    w.spec.liveness = None;
+    w.feed(Input::Reconfigured);
+    w.advance(Duration::from_secs(60));
+    assert_eq!(probes(&w.log), 1);
+    assert_eq!(w.inst.liveness, ProbeState::default());
+    assert_eq!(w.inst.deadline(), None);
+}
+
+#[test]
+fn a_shorter_probe_interval_applies_before_the_old_one_is_due() {
+    let mut s = spec();
+    s.liveness = Some(tcp_probe());
+    let mut w = running(s);
+    w.advance(MS);
+    assert_eq!(probes(&w.log), 1);
+    let generation = w.inst.generation;
+    w.feed(Input::ProbeResult {
+        kind: ProbeKind::Liveness,
+        generation,
+        ok: true,
+        detail: String::new(),
+    });
+    w.spec.liveness.as_mut().unwrap().interval = Duration::from_secs(1);
+    w.feed(Input::Reconfigured);
+    w.advance(Duration::from_secs(1));
+    assert_eq!(probes(&w.log), 2, "due one new interval after the reload");
+}
+
+#[test]
+fn a_readiness_probe_removed_while_starting_makes_the_instance_running() {
+    let mut s = spec();
+    s.readiness = Some(tcp_probe());
+    let mut w = World::new(s);
+    w.feed(Input::Start);
+    assert_eq!(w.inst.state, State::StartPending);
+    w.spec.readiness = None;
+    w.feed(Input::Reconfigured);
+    assert_eq!(w.inst.state, State::Running);
+}
+
+#[test]
+fn a_new_start_timeout_counts_from_the_start_of_the_run() {
+    let mut s = spec();
+    s.notify = true;
+    let mut w = World::new(s);
+    w.feed(Input::Start);
+    w.advance(Duration::from_secs(5));
+    w.spec.start_timeout = Duration::from_secs(6);
+    w.feed(Input::Reconfigured);
+    w.advance(Duration::from_millis(999));
+    assert_eq!(w.inst.state, State::StartPending);
+    w.advance(MS);
+    assert_eq!(
+        w.inst.state,
+        State::StopPending,
+        "6 s after the start, not the reload"
+    );
+}
+
 // ---- properties over any sequence of inputs ----
 
 #[derive(Debug, Clone)]

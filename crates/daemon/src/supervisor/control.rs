@@ -1,11 +1,12 @@
 //! API requests: status documents, and operators' actions with their tickets.
 
 use steward_core::machine::{Input, refusal, settled};
-use steward_proto::{ServiceStatus, TaskStatus};
+use steward_proto::{ConfigStatus, ServiceStatus, TaskStatus};
 use tokio::sync::oneshot;
 use tracing::info;
 
 use super::{Key, Supervisor};
+use crate::reloader::{Loaded, Trigger};
 use crate::status;
 
 /// What the API asks of the loop. Each carries its reply: a ticket that resolves once the
@@ -26,6 +27,14 @@ pub enum Request {
         /// Answer once every targeted instance has settled, not just on acceptance.
         wait: bool,
         reply: oneshot::Sender<Result<ServiceStatus, ApiError>>,
+    },
+    /// The config file, read and checked once for a batch of reload triggers.
+    Reload {
+        read: Result<Loaded, String>,
+        batch: Vec<Trigger>,
+    },
+    Config {
+        reply: oneshot::Sender<Result<ConfigStatus, ApiError>>,
     },
 }
 
@@ -95,6 +104,10 @@ impl Supervisor {
             Request::Tasks { reply } => {
                 let _ = reply.send(Ok(self.task_status()));
             }
+            Request::Reload { read, batch } => self.on_reload(read, batch),
+            Request::Config { reply } => {
+                let _ = reply.send(Ok(self.config_status()));
+            }
             Request::Control {
                 service,
                 instance,
@@ -147,6 +160,14 @@ impl Supervisor {
         };
         let input = action.input();
         for &i in &indices {
+            let key = Key {
+                service: service.to_string(),
+                index: i,
+            };
+            if self.reload_work.is_retiring(&key) {
+                let why = "it is being removed by a reload";
+                return Err(ApiError::new(409, format!("{key}: {why}")));
+            }
             if let Some(why) = refusal(&rt.instances[i as usize], &input) {
                 return Err(ApiError::new(409, format!("{service}:{i}: {why}")));
             }
@@ -164,6 +185,7 @@ impl Supervisor {
                 index,
             };
             self.waiting.remove(&key);
+            self.reload_work.release(&key);
             if !self.boot.is_done() {
                 self.held.insert(key.clone());
             }
@@ -174,6 +196,7 @@ impl Supervisor {
 
     /// Answers the control requests whose instances have all settled.
     pub(super) fn settle_waiters(&mut self) {
+        self.settle_reload_waiters();
         if self.waiters.is_empty() {
             return;
         }

@@ -8,18 +8,19 @@
 //!
 //! The parts: [`control`] answers the API, [`order`] starts services in dependency order
 //! and stops them in reverse, [`boot`] runs the startup tasks first, [`health`] runs
-//! probes and reads notify sockets and ready fds.
+//! probes and reads notify sockets and ready fds, [`reload`] applies a new config.
 
 mod boot;
 mod control;
 mod health;
 mod order;
+mod reload;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use steward_core::config::{Config, ServiceSpec};
+use steward_core::config::ServiceSpec;
 use steward_core::machine::{Effect, Input, Instance, ProbeKind, RunPurpose, State, step};
 use steward_core::signal::Signal;
 use steward_core::time::Instant;
@@ -28,11 +29,13 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 pub use control::{Action, ApiError, Request};
+pub use reload::Active;
 
 use crate::cgroup::Cgroups;
 use crate::clock::Clock;
 use crate::guard::Guard;
 use crate::process::{self, Launch};
+use crate::reloader::Trigger;
 
 /// An instance's address: service name and index.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -129,10 +132,22 @@ pub struct Supervisor {
     dependents: HashMap<String, Vec<String>>,
     /// One cgroup per instance, where steward may make them.
     cgroups: Option<Cgroups>,
+    /// The config steward runs.
+    active: reload::Active,
+    /// What the reloads applied so far still have to do.
+    reload_work: reload::Work,
+    /// Where SIGHUP asks for a reload; `None` without a config file.
+    reload_tx: Option<mpsc::Sender<Trigger>>,
 }
 
 impl Supervisor {
-    pub fn new(config: &Config, clock: Clock, state_dir: PathBuf) -> (Supervisor, Receivers) {
+    pub fn new(
+        active: reload::Active,
+        clock: Clock,
+        state_dir: PathBuf,
+        reload_tx: Option<mpsc::Sender<Trigger>>,
+    ) -> (Supervisor, Receivers) {
+        let config = &active.config;
         let now = clock.now();
         let seed = random_seed();
         let services = config
@@ -157,6 +172,9 @@ impl Supervisor {
             held: BTreeSet::new(),
             dependents: steward_core::deps::dependents(&config.services),
             cgroups: None,
+            active,
+            reload_work: reload::Work::default(),
+            reload_tx,
         };
         (sup, Receivers { events: events_rx })
     }
@@ -207,7 +225,7 @@ impl Supervisor {
                 _ = tokio::time::sleep_until(next.unwrap_or(far)), if next.is_some() => self.on_timers(),
                 _ = sigterm.recv() => self.begin_shutdown(0, "SIGTERM received"),
                 _ = sigint.recv() => self.begin_shutdown(0, "SIGINT received"),
-                _ = sighup.recv() => warn!("SIGHUP received: this version does not reload its config; services are left as they are"),
+                _ = sighup.recv() => self.on_sighup(),
             }
             self.advance();
             self.settle_waiters();
@@ -216,14 +234,30 @@ impl Supervisor {
         Ok(self.shutdown.map_or(0, |s| s.code))
     }
 
-    /// Moves the boot and shutdown sequences on after every event.
+    /// Moves the boot, reload and shutdown sequences on after every event.
     fn advance(&mut self) {
         if self.shutdown.is_some() {
             self.stop_in_order();
-        } else if !self.boot.is_done() {
+            return;
+        }
+        self.advance_reload();
+        if !self.boot.is_done() {
             self.run_tasks();
         } else {
             self.start_waiting();
+        }
+    }
+
+    fn on_sighup(&mut self) {
+        match &self.reload_tx {
+            Some(tx) => {
+                info!("SIGHUP received: reloading the config");
+                // A full queue already holds a reload, which will read the file anew.
+                let _ = tx.try_send(Trigger::Signal);
+            }
+            None => warn!(
+                "SIGHUP received, but steward runs the built-in demo: there is no config file to reload"
+            ),
         }
     }
 
@@ -583,6 +617,7 @@ impl Supervisor {
         }
         info!("{why}: stopping every service");
         self.waiting.clear();
+        self.reload_work.abandon();
         let to_stop = self.services.keys().cloned().collect();
         self.shutdown = Some(Shutdown { code, to_stop });
         self.abort_tasks();

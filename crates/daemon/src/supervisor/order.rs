@@ -21,7 +21,7 @@ impl Supervisor {
                     index,
                 })
             })
-            .filter(|key| !held.contains(key))
+            .filter(|key| !held.contains(key) && !self.reload_work.is_pending(key))
             .collect();
     }
 

@@ -1,0 +1,661 @@
+//! Reloads: the plan from the core, carried out on the live instances.
+//!
+//! A plan's steps become work the loop finishes over the next events, like a shutdown:
+//! instances to restart or remove are stopped dependents first (each once no service that
+//! depends on it still has one of them running); a restarted instance then waits for its
+//! dependencies like any start, and is paused again once running if it was paused.
+//! Settings that apply in place are swapped at once and the instances told
+//! (`Input::Reconfigured`). An operator's action on an instance takes it out of the
+//! reload: the operator's word stands.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use steward_core::config::{Config, OnConfigChange};
+use steward_core::deps;
+use steward_core::machine::{Input, State};
+use steward_core::reload::{self, Change, Live, Plan, Step};
+use steward_proto::{ConfigDiagnostic, ConfigStatus, InstancePlan, ReloadReport, ServicePlan};
+use tokio::sync::oneshot;
+use tracing::{error, info, warn};
+
+use super::{ApiError, Key, ServiceRt, Supervisor};
+use crate::reloader::{Loaded, Trigger};
+
+/// The config steward runs, and where it came from.
+pub struct Active {
+    pub config: Config,
+    /// `None` for the built-in demo.
+    pub path: Option<PathBuf>,
+    pub text: String,
+    pub sha256: String,
+    pub loaded_at: jiff::Timestamp,
+    pub last: Option<ReloadReport>,
+}
+
+/// What is left to do of the reloads applied so far.
+#[derive(Default)]
+pub(super) struct Work {
+    /// Instances to stop: then started again, or removed.
+    pending: BTreeMap<Key, Pending>,
+    /// Restarted instances to pause once they are running.
+    pause_after: BTreeSet<Key>,
+    /// For each service, its dependents in the old and the new config: a reload stops
+    /// dependents first by both.
+    dependents: HashMap<String, Vec<String>>,
+    waiters: Vec<Waiter>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pending {
+    /// `Some(pause)`: start again (and pause); `None`: remove.
+    restart: Option<bool>,
+    stop_sent: bool,
+}
+
+/// A `POST /v1/reload` waiting for its plan to be carried out.
+pub(super) struct Waiter {
+    keys: Vec<Key>,
+    report: ReloadReport,
+    reply: oneshot::Sender<Result<ReloadReport, ApiError>>,
+}
+
+impl Work {
+    /// The instance is being removed by a reload: an operator cannot act on it.
+    pub(super) fn is_retiring(&self, key: &Key) -> bool {
+        self.pending.get(key).is_some_and(|p| p.restart.is_none())
+    }
+
+    /// Whether an earlier reload already asked the instance to stop.
+    fn stop_sent(&self, key: &Key) -> bool {
+        self.pending.get(key).is_some_and(|p| p.stop_sent)
+    }
+
+    pub(super) fn is_pending(&self, key: &Key) -> bool {
+        self.pending.contains_key(key)
+    }
+
+    /// An operator acted on the instance: the reload leaves it to them.
+    pub(super) fn release(&mut self, key: &Key) {
+        if !self.is_retiring(key) {
+            self.pending.remove(key);
+        }
+        self.pause_after.remove(key);
+    }
+
+    /// A shutdown stops everything; nothing is to be started again.
+    pub(super) fn abandon(&mut self) {
+        self.pending.retain(|_, p| p.restart.is_none());
+        self.pause_after.clear();
+    }
+}
+
+impl Supervisor {
+    /// A batch of reload triggers, with the file read once for all of them.
+    pub(super) fn on_reload(&mut self, read: Result<Loaded, String>, batch: Vec<Trigger>) {
+        let word = if batch.iter().any(|t| matches!(t, Trigger::Api { .. })) {
+            "api"
+        } else if batch.iter().any(|t| matches!(t, Trigger::Signal)) {
+            "signal"
+        } else {
+            "file"
+        };
+        let file_only = word == "file";
+        // A batch of dry runs only plans; anything else in it applies.
+        let applies = batch
+            .iter()
+            .any(|t| !matches!(t, Trigger::Api { dry_run: true, .. }));
+        let mut replies = Vec::new();
+        let mut dry_runs = Vec::new();
+        for t in batch {
+            if let Trigger::Api {
+                dry_run,
+                wait,
+                reply,
+            } = t
+            {
+                if dry_run {
+                    dry_runs.push(reply);
+                } else {
+                    replies.push((wait, reply));
+                }
+            }
+        }
+        if self.shutdown.is_some() {
+            for reply in dry_runs.into_iter().chain(replies.into_iter().map(|r| r.1)) {
+                let _ = reply.send(Err(ApiError::new(503, "steward is shutting down")));
+            }
+            return;
+        }
+        if file_only && self.active.config.supervisor.on_config_change == OnConfigChange::Ignore {
+            return;
+        }
+        let path = self.active.path.clone().unwrap_or_default();
+        let loaded = match read {
+            Ok(l) => l,
+            Err(why) => {
+                error!("reload ({word}): {why}; the running config is kept");
+                let report = report(word, "unreadable", None, Some(why), &[], None);
+                self.finish_report(report, dry_runs, replies, Vec::new(), applies);
+                return;
+            }
+        };
+        // Editors touch their directory often (swap files, backups): only a new text of
+        // the file counts, and a broken one is reported once.
+        let last_sha = self.active.last.as_ref().and_then(|r| r.sha256.as_deref());
+        if file_only && (loaded.sha256 == self.active.sha256 || last_sha == Some(&loaded.sha256)) {
+            return;
+        }
+        // An empty file is valid (no services) but, seen by the watcher, it is far more
+        // likely a writer between truncating and writing: it must not stop everything.
+        if file_only && loaded.text.trim().is_empty() {
+            warn!(
+                "{} is empty: not applied (it may be being written); to run no services, \
+                 reload explicitly with SIGHUP or `steward reload`",
+                path.display()
+            );
+            return;
+        }
+        let config = match loaded.result {
+            Ok(c) => c,
+            Err(diags) => {
+                error!(
+                    "reload ({word}): {} is not valid; the running config is kept:\n{diags}",
+                    path.display()
+                );
+                let n = diags.0.len();
+                let why = format!(
+                    "{} has {n} problem{}; the running config is kept",
+                    path.display(),
+                    if n == 1 { "" } else { "s" }
+                );
+                let report = report(
+                    word,
+                    "invalid",
+                    Some(&loaded.sha256),
+                    Some(why),
+                    &diags.0,
+                    None,
+                );
+                self.finish_report(report, dry_runs, replies, Vec::new(), applies);
+                return;
+            }
+        };
+        let plan = reload::plan(&self.active.config, &config, |s, i| self.live(s, i));
+        for reply in dry_runs {
+            let r = report(
+                word,
+                "dry-run",
+                Some(&loaded.sha256),
+                None,
+                &[],
+                Some(&plan),
+            );
+            let _ = reply.send(Ok(r));
+        }
+        if !applies {
+            return;
+        }
+        let outcome = if plan.is_empty() {
+            "unchanged"
+        } else {
+            "applied"
+        };
+        let summary = reload::describe(&plan);
+        if plan.is_empty() {
+            info!("reload ({word}): nothing to change");
+        } else {
+            info!(
+                "reload ({word}) of {}: {}",
+                path.display(),
+                summary.join("; ")
+            );
+        }
+        for key in &plan.needs_restart {
+            warn!("reload ({word}): {key} changed; it takes effect when steward restarts");
+        }
+        let keys = self.apply(&config, &plan);
+        self.active.config = config;
+        self.active.text = loaded.text;
+        self.active.sha256 = loaded.sha256.clone();
+        self.active.loaded_at = jiff::Timestamp::now();
+        // A removed service without instances has nothing to wait for.
+        for sp in plan.services.iter().filter(|s| s.change == Change::Removed) {
+            self.shrink(&sp.name);
+        }
+        let report = report(word, outcome, Some(&loaded.sha256), None, &[], Some(&plan));
+        self.finish_report(report, Vec::new(), replies, keys, true);
+    }
+
+    /// Answers the callers, at once or (with `wait`) once `keys` have settled, and
+    /// records the report as the last attempt when it was one (not only dry runs).
+    fn finish_report(
+        &mut self,
+        report: ReloadReport,
+        dry_runs: Vec<oneshot::Sender<Result<ReloadReport, ApiError>>>,
+        replies: Vec<(bool, oneshot::Sender<Result<ReloadReport, ApiError>>)>,
+        keys: Vec<Key>,
+        attempted: bool,
+    ) {
+        for reply in dry_runs {
+            let _ = reply.send(Ok(report.clone()));
+        }
+        for (wait, reply) in replies {
+            if wait && !keys.is_empty() {
+                self.reload_work.waiters.push(Waiter {
+                    keys: keys.clone(),
+                    report: report.clone(),
+                    reply,
+                });
+            } else {
+                let _ = reply.send(Ok(report.clone()));
+            }
+        }
+        if attempted {
+            self.active.last = Some(report);
+        }
+    }
+
+    /// What an instance is doing, as the planner needs it.
+    fn live(&self, service: &str, index: u32) -> Live {
+        let key = Key {
+            service: service.to_string(),
+            index,
+        };
+        if let Some(Pending {
+            restart: Some(pause),
+            ..
+        }) = self.reload_work.pending.get(&key)
+        {
+            return if *pause { Live::Paused } else { Live::Up };
+        }
+        if self.reload_work.pause_after.contains(&key) {
+            return Live::Paused;
+        }
+        let Some(inst) = self.instance(&key) else {
+            return Live::Down;
+        };
+        match inst.state {
+            State::PausePending | State::Paused => Live::Paused,
+            State::Failed => Live::Failed,
+            State::Stopped if self.waiting.contains(&key) => Live::Waiting,
+            State::Stopped if !self.boot.is_done() && !self.held.contains(&key) => Live::Waiting,
+            State::Stopped => Live::Down,
+            State::StopPending if !inst.wants_up() => Live::Down,
+            _ => Live::Up,
+        }
+    }
+
+    /// Carries out the plan's first moves; returns the instances it starts or restarts.
+    fn apply(&mut self, new: &Config, plan: &Plan) -> Vec<Key> {
+        let fresh = deps::dependents(&new.services);
+        let old = std::mem::replace(&mut self.dependents, fresh.clone());
+        let work = &mut self.reload_work;
+        if work.pending.is_empty() {
+            // The earlier reloads are done: their configs no longer order anything.
+            work.dependents.clear();
+        }
+        for (service, list) in old.into_iter().chain(fresh) {
+            let entry = work.dependents.entry(service).or_default();
+            for d in list {
+                if !entry.contains(&d) {
+                    entry.push(d);
+                }
+            }
+        }
+        let now = self.clock.now();
+        let seed = super::random_seed();
+        let mut started = Vec::new();
+        let mut reconfigure = Vec::new();
+        for sp in &plan.services {
+            let key = |index: u32| Key {
+                service: sp.name.clone(),
+                index,
+            };
+            if let Some(spec) = new.services.get(&sp.name) {
+                // Added, or changed: the new settings, at once.
+                self.services
+                    .entry(sp.name.clone())
+                    .and_modify(|rt| rt.spec = spec.clone())
+                    .or_insert_with(|| ServiceRt::new(spec.clone(), seed, now));
+            }
+            for &(index, step) in &sp.instances {
+                let k = key(index);
+                match step {
+                    Step::Keep => {}
+                    Step::Update => reconfigure.push(k),
+                    Step::Stop => {
+                        self.waiting.remove(&k);
+                        self.reload_work.pause_after.remove(&k);
+                        let stop_sent = self.reload_work.stop_sent(&k);
+                        self.reload_work.pending.insert(
+                            k,
+                            Pending {
+                                restart: None,
+                                stop_sent,
+                            },
+                        );
+                    }
+                    Step::Restart { pause } => {
+                        let stop_sent = self.reload_work.stop_sent(&k);
+                        self.reload_work.pending.insert(
+                            k.clone(),
+                            Pending {
+                                restart: Some(pause),
+                                stop_sent,
+                            },
+                        );
+                        started.push(k);
+                    }
+                    Step::Start => {
+                        let rt = self.services.get_mut(&sp.name).expect("added above");
+                        if (index as usize) < rt.instances.len() {
+                            // Failed, or still being removed by an earlier reload: its
+                            // stop finishes first when it has one.
+                            match self.reload_work.pending.get_mut(&k) {
+                                Some(p) => p.restart = Some(false),
+                                None => self.want(&k),
+                            }
+                        } else {
+                            rt.grow(index + 1, seed, now);
+                            self.want(&k);
+                        }
+                        started.push(k);
+                    }
+                }
+            }
+        }
+        for k in reconfigure {
+            self.input(&k, Input::Reconfigured);
+        }
+        started
+    }
+
+    /// Starts the instance when its dependencies allow (after the boot, if it is on).
+    fn want(&mut self, key: &Key) {
+        if self.boot.is_done() {
+            self.waiting.insert(key.clone());
+        }
+    }
+
+    /// Moves the reloads on: stops what may stop now, restarts or removes what is down,
+    /// pauses what came back, and answers the reloads that are done.
+    pub(super) fn advance_reload(&mut self) {
+        if self.reload_work.pending.is_empty()
+            && self.reload_work.pause_after.is_empty()
+            && self.reload_work.waiters.is_empty()
+        {
+            return;
+        }
+        let may_stop: Vec<Key> = self
+            .reload_work
+            .pending
+            .iter()
+            .filter(|(k, p)| !p.stop_sent && !self.stop_blocked(k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in may_stop {
+            if let Some(p) = self.reload_work.pending.get_mut(&key) {
+                p.stop_sent = true;
+            }
+            self.input(&key, Input::Stop);
+        }
+        let down: Vec<(Key, Pending)> = self
+            .reload_work
+            .pending
+            .iter()
+            .filter(|(k, p)| p.stop_sent && self.instance(k).is_none_or(is_down))
+            .filter(|(k, p)| p.restart.is_none() || !self.start_blocked(k))
+            .map(|(k, p)| (k.clone(), *p))
+            .collect();
+        let mut removed = BTreeSet::new();
+        for (key, p) in down {
+            self.reload_work.pending.remove(&key);
+            match p.restart {
+                Some(pause) => {
+                    if pause {
+                        self.reload_work.pause_after.insert(key.clone());
+                    }
+                    self.want(&key);
+                }
+                None => {
+                    removed.insert(key.service.clone());
+                }
+            }
+        }
+        for service in removed {
+            self.shrink(&service);
+        }
+        self.pause_returned();
+    }
+
+    /// Whether a service that depends on `key`'s service still has an instance this
+    /// reload stops that is not down yet.
+    fn stop_blocked(&self, key: &Key) -> bool {
+        let Some(dependents) = self.reload_work.dependents.get(&key.service) else {
+            return false;
+        };
+        self.reload_work.pending.keys().any(|k| {
+            dependents.contains(&k.service) && self.instance(k).is_some_and(|i| !is_down(i))
+        })
+    }
+
+    /// Whether a dependency of `key`'s service still has instances this reload restarts:
+    /// the dependency comes back first.
+    fn start_blocked(&self, key: &Key) -> bool {
+        let Some(rt) = self.services.get(&key.service) else {
+            return false;
+        };
+        rt.spec.depends_on.iter().any(|d| {
+            self.reload_work
+                .pending
+                .iter()
+                .any(|(k, p)| k.service == d.service && p.restart.is_some())
+        })
+    }
+
+    /// Drops the instances of `service` that were removed and are down, from the top;
+    /// the whole service when the config no longer has it.
+    fn shrink(&mut self, service: &str) {
+        let wanted = self
+            .active
+            .config
+            .services
+            .get(service)
+            .map_or(0, |s| s.instances as usize);
+        let Some(rt) = self.services.get_mut(service) else {
+            return;
+        };
+        let mut gone = Vec::new();
+        while rt.instances.len() > wanted {
+            let index = rt.instances.len() as u32 - 1;
+            let key = Key {
+                service: service.to_string(),
+                index,
+            };
+            if self.reload_work.pending.contains_key(&key)
+                || !is_down(&rt.instances[index as usize])
+            {
+                break;
+            }
+            rt.instances.pop();
+            if let Some(io) = rt.io.pop()
+                && let Some(dir) = &io.cgroup
+            {
+                crate::cgroup::Cgroups::remove(dir);
+            }
+            gone.push(key);
+        }
+        if wanted == 0 && rt.instances.is_empty() {
+            self.services.remove(service);
+            info!("{service}: removed");
+        }
+        for key in gone {
+            self.arm(super::Timer::Instance(key), None);
+        }
+    }
+
+    /// Pauses the restarted instances that were paused, once they are running again.
+    fn pause_returned(&mut self) {
+        let keys: Vec<Key> = self.reload_work.pause_after.iter().cloned().collect();
+        for key in keys {
+            let state = self.instance(&key).map(|i| i.state);
+            match state {
+                Some(State::Running) => {
+                    self.reload_work.pause_after.remove(&key);
+                    info!("{key}: paused again, as it was before the reload");
+                    self.input(&key, Input::Pause);
+                }
+                // Gave up, or gone: nothing to pause.
+                None | Some(State::Failed) => {
+                    self.reload_work.pause_after.remove(&key);
+                }
+                Some(State::Stopped) if !self.waiting.contains(&key) => {
+                    self.reload_work.pause_after.remove(&key);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    pub(super) fn settle_reload_waiters(&mut self) {
+        if self.reload_work.waiters.is_empty() {
+            return;
+        }
+        let shutting_down = self.shutdown.is_some();
+        let (done, pending): (Vec<_>, Vec<_>) = std::mem::take(&mut self.reload_work.waiters)
+            .into_iter()
+            .partition(|w| shutting_down || w.keys.iter().all(|k| self.reload_settled(k)));
+        self.reload_work.waiters = pending;
+        for w in done {
+            let _ = w.reply.send(Ok(w.report));
+        }
+    }
+
+    /// Whether the reload is done with `key`: stopped and started again, paused again, or
+    /// settled where its own recovery or its dependencies leave it.
+    fn reload_settled(&self, key: &Key) -> bool {
+        if self.reload_work.pending.contains_key(key) || self.reload_work.pause_after.contains(key)
+        {
+            return false;
+        }
+        let Some(inst) = self.instance(key) else {
+            return true;
+        };
+        if !self.waiting.contains(key) {
+            return inst.state.is_settled();
+        }
+        // Waiting: done only if what it waits for has settled without meeting it.
+        let Some(rt) = self.services.get(&key.service) else {
+            return true;
+        };
+        rt.spec.depends_on.iter().all(|d| {
+            self.services.get(&d.service).is_none_or(|dep| {
+                dep.instances.iter().enumerate().all(|(i, inst)| {
+                    let k = Key {
+                        service: d.service.clone(),
+                        index: i as u32,
+                    };
+                    inst.state.is_settled()
+                        && !self.waiting.contains(&k)
+                        && !self.reload_work.pending.contains_key(&k)
+                })
+            })
+        })
+    }
+
+    /// `GET /v1/config`.
+    pub(super) fn config_status(&self) -> ConfigStatus {
+        let c = &self.active.config;
+        ConfigStatus {
+            path: self.active.path.as_ref().map(|p| p.display().to_string()),
+            sha256: self.active.sha256.clone(),
+            loaded_at: self.active.loaded_at.to_string(),
+            services: c.services.len(),
+            instances: c.services.values().map(|s| s.instances).sum(),
+            watching: self.active.path.is_some()
+                && c.supervisor.on_config_change == OnConfigChange::Reload,
+            source: self.active.text.clone(),
+            last_reload: self.active.last.clone(),
+        }
+    }
+}
+
+impl ServiceRt {
+    /// Adds instances up to `count`.
+    fn grow(&mut self, count: u32, seed: u64, now: steward_core::time::Instant) {
+        while (self.instances.len() as u32) < count {
+            let i = self.instances.len() as u32;
+            self.instances.push(steward_core::machine::Instance::new(
+                i,
+                seed ^ super::hash_key(&self.spec.name, i),
+                now,
+            ));
+            self.io.push(super::health::InstanceIo::default());
+        }
+    }
+}
+
+fn is_down(inst: &steward_core::machine::Instance) -> bool {
+    inst.pid.is_none() && matches!(inst.state, State::Stopped | State::Failed)
+}
+
+fn report(
+    trigger: &str,
+    outcome: &str,
+    sha256: Option<&str>,
+    error: Option<String>,
+    diagnostics: &[steward_core::diagnostic::Diagnostic],
+    plan: Option<&Plan>,
+) -> ReloadReport {
+    ReloadReport {
+        at: jiff::Timestamp::now().to_string(),
+        trigger: trigger.into(),
+        outcome: outcome.into(),
+        sha256: sha256.map(str::to_string),
+        error,
+        diagnostics: diagnostics
+            .iter()
+            .map(|d| ConfigDiagnostic {
+                file: d.file.clone(),
+                line: d.line,
+                column: d.column,
+                message: d.message.clone(),
+                help: d.help.clone(),
+                rendered: d.to_string(),
+            })
+            .collect(),
+        plan: plan.map_or_else(Vec::new, plan_doc),
+        needs_restart: plan.map_or_else(Vec::new, |p| {
+            p.needs_restart.iter().map(|s| s.to_string()).collect()
+        }),
+        summary: plan.map_or_else(Vec::new, reload::describe),
+    }
+}
+
+fn plan_doc(plan: &Plan) -> Vec<ServicePlan> {
+    plan.services
+        .iter()
+        .map(|s| ServicePlan {
+            name: s.name.clone(),
+            change: s.change.as_str().into(),
+            keys: s.keys.iter().map(|k| k.to_string()).collect(),
+            instances: s
+                .instances
+                .iter()
+                .map(|&(instance, step)| InstancePlan {
+                    instance,
+                    step: match step {
+                        Step::Keep => "keep",
+                        Step::Update => "update",
+                        Step::Start => "start",
+                        Step::Stop => "stop",
+                        Step::Restart { pause: false } => "restart",
+                        Step::Restart { pause: true } => "restart-paused",
+                    }
+                    .into(),
+                })
+                .collect(),
+        })
+        .collect()
+}
