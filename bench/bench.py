@@ -4,7 +4,8 @@
 Normally started by bench/run.sh, which installs the peers, builds the probes and
 steward, creates the scratch directory and cleans up after us. Standard library only.
 
-    bench.py --scratch DIR [--quick] [--only steward,supervisord,pm2] [--out FILE]
+    bench.py --scratch DIR [--quick] [--only steward,supervisord,pm2]
+             [--workloads crash,kill,notify,many,large,reload] [--out FILE]
     bench.py --reap --scratch DIR      # kill everything a run in DIR left behind
 
 Every process we start (daemons, probes, PM2's God daemon) either runs an executable
@@ -14,6 +15,8 @@ environment; reap() finds them by that and SIGKILLs them.
 
 import argparse
 import datetime
+import hashlib
+import http.client
 import json
 import math
 import os
@@ -22,14 +25,18 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import xmlrpc.client
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 WORK = os.path.join(HERE, ".work")
 TOOLS = ["steward", "supervisord", "pm2"]
+# The workloads, in the order a run does them (--workloads selects some).
+WORKLOADS = ["crash", "kill", "notify", "many", "large", "reload"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 T_START = time.monotonic()
@@ -67,6 +74,13 @@ class Params:
         self.notify_ready_limit_s = 60
         self.settle_s = 2.0
         self.floor_reps = 3
+        # Reload: N services, one changed per repetition.
+        self.reload_services = 100 if quick else 1000
+        self.reload_reps = 3 if quick else 20
+        self.reload_wait_s = 15  # per repetition, for the changed service to run again
+        self.reload_limit_s = 60 if quick else 180  # all repetitions, per tool and mode
+        self.reload_poll_s = 0.005  # status API polled this often
+        self.reload_pause_s = 0.3  # after a repetition, before the pid check and the next
 
 
 # ----------------------------------------------------------------------------------------
@@ -377,27 +391,41 @@ class Supervisor:
 class Steward(Supervisor):
     name = "steward"
 
-    def __init__(self, ctx, tag, services, restart="always", instances=1, extra=()):
+    def __init__(self, ctx, tag, services, restart="always", instances=1, extra=(),
+                 conf_dir=None, supervisor_extra=()):
         super().__init__(ctx, tag, services)
         self.restart = restart
         self.instances = instances
         self.extra = list(extra)  # more `key = value` lines for every service
-        self.conf = os.path.join(self.dir, "steward.toml")
+        self.supervisor_extra = list(supervisor_extra)  # more lines for [supervisor]
+        self.env_of = {}  # service name -> {VAR: value}, for `env = {...}`
+        # conf_dir: a directory of its own for the config file (steward watches the file's
+        # directory, which must not be where its own output goes).
+        cdir = os.path.join(self.dir, conf_dir) if conf_dir else self.dir
+        os.makedirs(cdir, exist_ok=True)
+        self.conf = os.path.join(cdir, "steward.toml")
         self.sock = os.path.join(self.dir, "steward.sock")
 
-    def write_config(self):
+    def config_text(self):
         q = json.dumps  # TOML basic strings are JSON-compatible for our ASCII paths
-        lines = ["[supervisor]", f"state_dir = {q(os.path.join(self.dir, 'state'))}", "",
-                 "[control]", f"socket = {q(self.sock)}", ""]
+        lines = ["[supervisor]", f"state_dir = {q(os.path.join(self.dir, 'state'))}"]
+        lines += self.supervisor_extra + ["", "[control]", f"socket = {q(self.sock)}", ""]
         for name, argv in self.services:
             lines += [f"[service.{name}]",
                       "command = [" + ", ".join(q(a) for a in argv) + "]",
                       f"instances = {self.instances}",
                       f"restart = {q(self.restart)}",
                       'backoff = { max = "0s" }',
-                      'stop_timeout = "5s"'] + self.extra + [""]
+                      'stop_timeout = "5s"'] + self.extra
+            env = self.env_of.get(name)
+            if env:
+                lines.append("env = { " + ", ".join(f"{k} = {q(v)}" for k, v in env.items()) + " }")
+            lines.append("")
+        return "\n".join(lines)
+
+    def write_config(self):
         with open(self.conf, "w") as f:
-            f.write("\n".join(lines))
+            f.write(self.config_text())
 
     def launch(self):
         self._popen([self.ctx.steward_bin, "up", "-c", self.conf])
@@ -424,8 +452,9 @@ class Supervisord(Supervisor):
         self.conf = os.path.join(self.dir, "supervisord.conf")
         self.sock = os.path.join(self.dir, "supervisor.sock")
         self.bin = os.path.join(WORK, "venv", "bin")
+        self.env_of = {}  # program name -> {VAR: value}, for `environment=`
 
-    def write_config(self):
+    def config_text(self):
         n = len(self.services)
         hard = ctx_nofile_hard()
         minfds = min(hard, max(1024, 3 * n + 200))
@@ -442,9 +471,16 @@ class Supervisord(Supervisor):
         for name, argv in self.services:
             out += [f"[program:{name}]", "command=" + " ".join(shlex.quote(a) for a in argv),
                     "autostart=true", "autorestart=true", "startsecs=0", "startretries=1000000",
-                    "stopwaitsecs=5", "stdout_logfile=NONE", "stderr_logfile=NONE", ""]
+                    "stopwaitsecs=5", "stdout_logfile=NONE", "stderr_logfile=NONE"]
+            env = self.env_of.get(name)
+            if env:
+                out.append("environment=" + ",".join(f'{k}="{v}"' for k, v in env.items()))
+            out.append("")
+        return "\n".join(out)
+
+    def write_config(self):
         with open(self.conf, "w") as f:
-            f.write("\n".join(out))
+            f.write(self.config_text())
 
     def launch(self):
         self._popen([os.path.join(self.bin, "supervisord"), "-n", "-c", self.conf])
@@ -961,6 +997,266 @@ def w_notify(ctx, tool):
     return res
 
 
+# ----------------------------------------------------------------------------------------
+# Reload: one service of N changed in the config file; the others must keep their pids.
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP/1.1 on a Unix socket: steward's API, supervisord's XML-RPC."""
+
+    def __init__(self, path, timeout=5):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.unix_path)
+        self.sock = s
+
+
+def http_unix(sock, method, path, body=None, headers=None, timeout=5):
+    """One request on a fresh connection (as each CLI call makes); (status, body bytes)."""
+    c = UnixHTTPConnection(sock, timeout)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def target_state(sup, name):
+    """(state, pid) of one service, as `steward status NAME --json` / `supervisorctl status
+    NAME` get it (GET /v1/services/NAME; XML-RPC supervisor.getProcessInfo), without
+    starting a CLI per poll. (None, None) while the daemon does not know the name (an
+    updated supervisord group is removed, then added again)."""
+    if sup.name == "steward":
+        code, body = http_unix(sup.sock, "GET", f"/v1/services/{name}")
+        if code != 200:
+            return None, None
+        inst = json.loads(body)["instances"][0]
+        return inst.get("state"), inst.get("pid")
+    req = xmlrpc.client.dumps((name,), "supervisor.getProcessInfo")
+    code, body = http_unix(sup.sock, "POST", "/RPC2", req, {"Content-Type": "text/xml"})
+    try:
+        (info,), _ = xmlrpc.client.loads(body)
+    except xmlrpc.client.Fault:
+        return None, None
+    return info.get("statename", "").lower(), info.get("pid") or None
+
+
+SUPERVISORCTL_LINE = re.compile(r"^(\S+)\s+([A-Z]+)\s+(?:pid (\d+),)?")
+
+
+def pid_map(sup):
+    """{service: (state, pid)} for every service, from the status command's output:
+    `steward status --json`, `supervisorctl status`."""
+    if sup.name == "steward":
+        return {i["name"]: (i.get("state"), i.get("pid")) for i in steward_status(sup)}
+    p = run(sup.status_argv(), timeout=120, env=sup.env())
+    if p.returncode not in (0, 3):  # 3: some program is not RUNNING
+        raise RuntimeError(f"supervisorctl status exited {p.returncode}: {p.stderr.strip()[-200:]}")
+    out = {}
+    for ln in p.stdout.splitlines():
+        m = SUPERVISORCTL_LINE.match(ln)
+        if m:
+            out[m.group(1)] = (m.group(2).lower(), int(m.group(3)) if m.group(3) else None)
+    return out
+
+
+def write_replace(path, text):
+    """As editors save: write a temporary file next to it, then rename it over the old one."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)
+
+
+def timing(xs_ns):
+    xs = [x for x in xs_ns if x is not None]
+    if not xs:
+        return None
+    return {"n": len(xs), "p50_ns": pct(xs, 50), "p95_ns": pct(xs, 95), "min_ns": min(xs), "max_ns": max(xs)}
+
+
+def w_reload(ctx, tool, mode):
+    """N services running; the config of one changes (an env var, alternating between two
+    values). mode "file": steward sees the write itself (inotify); "command": `steward reload`
+    after the write (the watcher off); "update": `supervisorctl update` after the write.
+    t0 just before the write; t1 = the new process's own `start` timestamp; t2 = the first
+    poll of the status API that shows it running with a new pid; ret = the command returned.
+    After each repetition, the status command's pids of the other N-1 must be the same."""
+    p = ctx.params
+    n = p.reload_services
+    key = {"file": "steward", "command": "steward_cmd", "update": "supervisord"}[mode]
+    logf = ctx.fresh_log(f"reload-{key}")
+    width = len(str(n - 1))
+    services = [(f"s{i:0{width}d}", [ctx.probe, "run", logf]) for i in range(n)]
+    target = services[n // 2][0]
+    if tool == "steward":
+        watch = "reload" if mode == "file" else "ignore"
+        sup = make(ctx, tool, f"reload-{mode}", services, conf_dir="conf",
+                   supervisor_extra=[f"on_config_change = {json.dumps(watch)}"])
+    else:
+        sup = make(ctx, tool, "reload", services)
+    texts = {}
+    for v in ("a", "b"):
+        sup.env_of = {target: {"BENCH_REV": v}}
+        texts[v] = sup.config_text()
+    write_replace(sup.conf, texts["a"])
+    res = {"n": n, "mode": mode, "target": target, "write": "temp file + rename",
+           "poll_ms": p.reload_poll_s * 1000, "reps": []}
+    cmd_argv = None
+    if mode == "command":
+        cmd_argv = [ctx.steward_bin, "reload", "--socket", sup.sock]
+    elif mode == "update":
+        cmd_argv = [os.path.join(sup.bin, "supervisorctl"), "-c", sup.conf, "update"]
+    r = LogReader(logf)
+    try:
+        sup.launch()
+        if not wait_until(lambda: len(r.poll().starts) >= n, p.start_limit_s, 0.01):
+            sup.check_alive()
+            raise TimeoutError(f"only {len(r.starts)} of {n} started within {p.start_limit_s}s")
+
+        def all_running():
+            sup.check_alive()
+            try:
+                m = pid_map(sup)
+            except (RuntimeError, ValueError, subprocess.TimeoutExpired):
+                return None
+            return m if sum(1 for s, _ in m.values() if s == "running") >= n else None
+        if not wait_until(all_running, p.start_limit_s, 0.2):
+            raise TimeoutError(f"not all {n} services running per the status command within {p.start_limit_s}s")
+        if tool == "steward":
+            c = json.loads(run([ctx.steward_bin, "config", "--json", "--socket", sup.sock],
+                               timeout=30, env=sup.env(), check=True).stdout)
+            res["watching"] = c.get("watching")
+            if res["watching"] != (mode == "file"):
+                raise RuntimeError(f"`steward config --json` says watching={c.get('watching')}")
+        time.sleep(1.0)
+        deadline = time.monotonic() + p.reload_limit_s
+        for i in range(p.reload_reps):
+            if time.monotonic() > deadline:
+                res["limited"] = True
+                break
+            new = "b" if i % 2 == 0 else "a"
+            before = pid_map(sup)
+            old_state, old_pid = before.get(target, (None, None))
+            if old_state != "running" or not old_pid:
+                raise RuntimeError(f"rep {i}: {target} is {old_state} before the change")
+            seen = len(r.poll().starts)
+            rep = {"value": new}
+            cmd = None
+            t0 = time.time_ns()
+            write_replace(sup.conf, texts[new])
+            if cmd_argv:
+                # Output to a file, not a pipe we would only read at the end.
+                cmd_out = open(os.path.join(sup.dir, f"command-{i}.out"), "w+")
+                cmd = subprocess.Popen(cmd_argv, stdin=subprocess.DEVNULL, stdout=cmd_out,
+                                       stderr=subprocess.STDOUT, env=sup.env())
+            t2 = new_pid = t_ret = None
+            out = ""
+            limit = time.monotonic() + p.reload_wait_s
+            try:
+                for _ in range(int(p.reload_wait_s / p.reload_poll_s) + 1):
+                    if cmd is not None and t_ret is None and cmd.poll() is not None:
+                        t_ret = time.time_ns()
+                    if t2 is None:
+                        try:
+                            st, pid = target_state(sup, target)
+                        except (OSError, http.client.HTTPException, ValueError, xmlrpc.client.Error):
+                            st, pid = None, None
+                        if st == "running" and pid and pid != old_pid:
+                            t2, new_pid = time.time_ns(), pid
+                    if t2 is not None and (cmd is None or t_ret is not None):
+                        break
+                    if time.monotonic() > limit:
+                        break
+                    time.sleep(p.reload_poll_s)
+            finally:
+                if cmd is not None:
+                    if cmd.poll() is None:
+                        log(f"reload/{key}: rep {i}: `{' '.join(cmd_argv[:2])}` still running after "
+                            f"{p.reload_wait_s}s; killing it")
+                        cmd.kill()
+                    cmd.wait(timeout=30)
+                    cmd_out.seek(0)
+                    out = cmd_out.read()
+                    cmd_out.close()
+            if cmd is not None:
+                rep["rc"] = cmd.returncode
+                if cmd.returncode != 0:
+                    rep["cmd_error"] = out.strip()[-300:]
+            if t2 is None:
+                rep["miss"] = f"{target} not running with a new pid within {p.reload_wait_s}s"
+                log(f"reload/{key}: rep {i}: {rep['miss']}")
+                res["reps"].append(rep)
+                sup.check_alive()
+                break
+            # The new process's own timestamp.
+            got = wait_until(lambda: any(pid == new_pid for _, pid in r.poll().starts[seen:]), 5, 0.005)
+            t1 = next((ns for ns, pid in r.starts[seen:] if pid == new_pid), None) if got else None
+            rep.update(t1_ns=None if t1 is None else t1 - t0, t2_ns=t2 - t0,
+                       ret_ns=None if t_ret is None else t_ret - t0, pid=new_pid, old_pid=old_pid)
+            # Anything else that restarted would show up here too.
+            time.sleep(p.reload_pause_s)
+            after = pid_map(sup)
+            others = [s for s in before if s != target]
+            rep["others"] = len(others)
+            rep["others_unchanged"] = sum(1 for s in others if after.get(s) == before[s]
+                                          and before[s][0] == "running")
+            rep["target_after"] = after.get(target)
+            rep["new_starts"] = len(r.poll().starts) - seen
+            rep["new_start_pids"] = sorted({pid for _, pid in r.starts[seen:]})[:5]
+            if tool == "steward":
+                c = json.loads(run([ctx.steward_bin, "config", "--json", "--socket", sup.sock],
+                                   timeout=30, env=sup.env(), check=True).stdout)
+                last = c.get("last_reload") or {}
+                restarted = [x["name"] for x in last.get("plan", []) if x.get("change") not in ("unchanged",)]
+                rep["last_reload"] = {"trigger": last.get("trigger"), "outcome": last.get("outcome"),
+                                      "changed": restarted[:5], "changed_count": len(restarted),
+                                      "sha_ok": last.get("sha256") == reloader_sha(texts[new])}
+            if cmd is not None:
+                rep["output"] = out.strip().splitlines()[:6]
+            res["reps"].append(rep)
+            time.sleep(p.reload_pause_s)
+        # The command's fixed cost: the same command with nothing changed.
+        if cmd_argv:
+            idle = []
+            for _ in range(3):
+                t = time.monotonic()
+                q = run(cmd_argv, timeout=120, env=sup.env())
+                idle.append(time.monotonic() - t)
+                if q.returncode != 0:
+                    res["idle_cmd_error"] = (q.stderr.strip() or q.stdout.strip())[-200:]
+            res["idle_cmd_s"] = pct(idle, 50)
+        res["mem"] = rss_kib(sup.daemon_pid())
+    finally:
+        finish(ctx, sup, res)
+    reps = [x for x in res["reps"] if "t2_ns" in x]
+    res["count"] = len(reps)
+    res["misses"] = sum(1 for x in res["reps"] if "miss" in x)
+    res["cmd_failed"] = sum(1 for x in res["reps"] if x.get("rc") not in (None, 0))
+    res["t1"] = timing([x["t1_ns"] for x in reps])
+    res["t2"] = timing([x["t2_ns"] for x in reps])
+    res["ret"] = timing([x["ret_ns"] for x in reps]) if cmd_argv else None
+    res["others"] = n - 1
+    res["others_unchanged_min"] = min((x["others_unchanged"] for x in reps), default=None)
+    res["reps_all_unchanged"] = sum(1 for x in reps if x["others_unchanged"] == n - 1)
+    res["reps_one_start"] = sum(1 for x in reps if x["new_starts"] == 1)
+    if tool == "steward":
+        want = "file" if mode == "file" else "api"
+        res["reps_report_ok"] = sum(1 for x in reps if x["last_reload"]["trigger"] == want
+                                    and x["last_reload"]["outcome"] == "applied"
+                                    and x["last_reload"]["changed"] == [target] and x["last_reload"]["sha_ok"])
+    return res
+
+
+def reloader_sha(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def spawn_floor(ctx, n, mode, reps):
     vals, outs = [], []
     for i in range(reps):
@@ -1113,11 +1409,11 @@ def report(ctx, R, info, versions):
     L.append("Targets apply to steward. \"met\"/\"missed\" compares steward's figure with the target; "
              "\"—\" means it could not be judged in this run.\n")
 
-    def table(title, header_extra, rows, note=None):
+    def table(title, header_extra, rows, note=None, columns=None):
         L.append(f"## {title}\n")
         if note:
             L.append(note + "\n")
-        hdr = ["Metric"] + cols + header_extra + ["Target", "steward vs target"]
+        hdr = ["Metric"] + (columns or cols) + header_extra + ["Target", "steward vs target"]
         L.append("| " + " | ".join(hdr) + " |")
         L.append("|" + "---|" * len(hdr))
         for row in rows:
@@ -1295,12 +1591,93 @@ def report(ctx, R, info, versions):
           "`recvmsg` each; the second column also reads `/proc/<sender>/stat` per datagram to check its session, "
           "as steward does. supervisord and PM2 have no notify protocol or watchdog: nothing to compare.")
 
+    # 8. reload: one service of N changed
+    w = "reload"
+    rn = p.reload_services
+    rkeys = ["steward", "steward_cmd", "supervisord", "pm2"]
+    sf = g(w, "steward")
+    t2 = (sf or {}).get("t2") if sf and "error" not in sf else None
+    ok50 = None if not t2 else t2["p50_ns"] < 100e6
+    ok95 = None if not t2 else t2["p95_ns"] < 100e6
+
+    def rcell(k, fn):
+        r = g(w, k)
+        if r and r.get("not_measured"):
+            return "not measured"
+        return cell(r, fn)
+
+    def tcell(part, q):
+        return lambda r: fmt_ns(r[part][q]) if r.get(part) else None
+
+    def unchanged(r):
+        if not r.get("count"):
+            return None
+        return (f"{r['others_unchanged_min']:,}/{r['others']:,} in {r['reps_all_unchanged']} of "
+                f"{r['count']} reps")
+
+    def pidok():
+        rs = [g(w, k) for k in ("steward", "steward_cmd")]
+        rs = [r for r in rs if r and "error" not in r and "skipped" not in r]
+        if not rs:
+            return None
+        return all(r.get("count") and r["reps_all_unchanged"] == r["count"] for r in rs)
+
+    def reps(r):
+        s_ = f"{r['count']}"
+        if r.get("misses"):
+            s_ += f" ({r['misses']} missed: not running again within {p.reload_wait_s} s)"
+        if r.get("limited"):
+            s_ += f" (limit {p.reload_limit_s} s reached)"
+        if r.get("cmd_failed"):
+            s_ += f" ({r['cmd_failed']} command failures)"
+        return s_
+
+    rows = [["write → new process started (its own timestamp), p50"] + [rcell(k, tcell("t1", "p50_ns")) for k in rkeys] + ["", ""],
+            ["same, p95"] + [rcell(k, tcell("t1", "p95_ns")) for k in rkeys] + ["", ""],
+            ["**write → status API reports it `running`, p50**"] + [rcell(k, tcell("t2", "p50_ns")) for k in rkeys]
+            + ["< 100 ms (file watcher, 1,000 services)", verdict(ok50, True, p.quick)],
+            ["**same, p95**"] + [rcell(k, tcell("t2", "p95_ns")) for k in rkeys]
+            + ["< 100 ms (file watcher, 1,000 services)", verdict(ok95, True, p.quick)],
+            ["write → command returned, p50"] + [rcell(k, lambda r: fmt_ns(r["ret"]["p50_ns"]) if r.get("ret") else "no command") for k in rkeys] + ["", ""],
+            ["same, p95"] + [rcell(k, lambda r: fmt_ns(r["ret"]["p95_ns"]) if r.get("ret") else "no command") for k in rkeys] + ["", ""],
+            [f"other services' pids unchanged (worst rep)"] + [rcell(k, unchanged) for k in rkeys]
+            + [f"{rn - 1:,}/{rn - 1:,} in every rep", verdict(pidok())],
+            ["reps with exactly one new process (the changed service)"] + [rcell(k, lambda r: f"{r['reps_one_start']} of {r['count']}") for k in rkeys] + ["all", ""],
+            ["reps where `steward config --json` shows this reload applied (trigger, file hash, plan = the one service)"]
+            + [rcell(k, lambda r: f"{r['reps_report_ok']} of {r['count']}" if "reps_report_ok" in r else "—") for k in rkeys] + ["all", ""],
+            ["reps measured"] + [rcell(k, reps) for k in rkeys] + [f"{p.reload_reps}", ""],
+            ["the command on an unchanged file (median of 3)"] + [rcell(k, lambda r: fmt_s(r["idle_cmd_s"]) if r.get("idle_cmd_s") is not None else "no command") for k in rkeys] + ["", ""]]
+    table(f"8. Reload: one service of {rn:,} changed", [], rows,
+          f"{rn:,} services (probe in mode `run`) are running; the bench changes one environment variable of "
+          f"one of them (the middle one) in the config file, alternating between two values, {p.reload_reps} times. "
+          "It writes the whole file to a temporary file in the same directory and renames it over the config, "
+          "as editors save (no fsync). t0 = CLOCK_REALTIME just before the write. "
+          "**steward, file watcher**: nothing but the write (`on_config_change = \"reload\"`: inotify on the "
+          "config's directory, debounced 40 ms; the config sits in a directory of its own). "
+          "**steward, `steward reload`**: `on_config_change = \"ignore\"`, and `steward reload` is started "
+          "right after the write (it returns once the restart has settled). "
+          "**supervisord**: `supervisorctl -c C update` right after the write (the changed program's group is "
+          "stopped, removed and added again); every program has `startsecs=0`, so it is RUNNING as soon as it "
+          "started — with supervisord's default `startsecs=1` each figure would be about 1 s longer. "
+          "\"New process started\" is the probe's own `start` timestamp. \"Status API reports it running\" is the "
+          f"first poll (every {p.reload_poll_s * 1000:g} ms, on a fresh connection) that shows `running` with a new "
+          "pid, by what `steward status NAME --json` and `supervisorctl status NAME` call (`GET /v1/services/NAME`; "
+          "XML-RPC `supervisor.getProcessInfo`) without starting a CLI per poll; with no readiness check "
+          "both call a process running once they have forked it, which can be a moment before the probe's first "
+          "instruction, so this can be slightly less than the row above. After each rep (and "
+          f"{p.reload_pause_s:g} s) the pids of every other service from `steward status --json` / "
+          "`supervisorctl status` are compared with those before the write. PM2 is not measured: its reload "
+          "restarts every app of the file.",
+          columns=["steward, file watcher", "steward, `steward reload`", "supervisord, `supervisorctl update`", "PM2"])
+
     # Extras: stop time, leftovers, notes
     rows = []
     for w, label in (("many", f"stop {n:,} services"), ("large", f"stop {big:,} services")):
         rows.append([label] + [cell(g(w, t), lambda r: fmt_s(r.get("stop_s"))) for t in tools] + ["", ""])
     def leftovers(t):
-        rs = [R.get(w, {}).get(t) or {} for w in ("crash", "kill", "many", "large", "notify")]
+        rs = [R.get(w, {}).get(t) or {} for w in WORKLOADS]
+        if t == "steward":
+            rs.append(R.get("reload", {}).get("steward_cmd") or {})
         rs = [r for r in rs if "probes_left_after_stop" in r]
         return str(sum(r["probes_left_after_stop"] for r in rs)) if rs else "not run"
 
@@ -1331,6 +1708,8 @@ def main():
     ap.add_argument("--scratch", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", default="")
+    ap.add_argument("--workloads", default="",
+                    help="comma list of " + ",".join(WORKLOADS) + " (default: all)")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "benchmarks.md"))
     ap.add_argument("--reap", action="store_true")
     ap.add_argument("--skip-install", action="store_true")  # handled by run.sh
@@ -1349,19 +1728,26 @@ def main():
         if t not in TOOLS:
             ap.error(f"--only: unknown tool {t!r} (steward, supervisord, pm2)")
     wanted = [t for t in TOOLS if not only or t in only]
+    sel = [w.strip().lower() for w in args.workloads.split(",") if w.strip()]
+    for w in sel:
+        if w not in WORKLOADS:
+            ap.error(f"--workloads: unknown workload {w!r} ({', '.join(WORKLOADS)})")
+    sel = set(sel or WORKLOADS)
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda s, f: sys.exit(128 + s))
 
     ctx = Ctx(args)
     p = ctx.params
-    R = {"notes": [], "params": vars(p)}
+    R = {"notes": [], "params": vars(p), "workloads": [w for w in WORKLOADS if w in sel]}
     active = []
     for t in TOOLS:
         why = tool_available(ctx, t) if t in wanted else "not selected (--only)"
         if why:
-            for w in ("crash", "kill", "many", "large", "notify"):
+            for w in WORKLOADS:
                 R.setdefault(w, {})[t] = {"skipped": why}
+            if t == "steward":
+                R["reload"]["steward_cmd"] = {"skipped": why}
             if t in wanted:
                 R["notes"].append(f"{t}: {why}.")
             log(f"{t}: {why}")
@@ -1379,7 +1765,7 @@ def main():
             if n:
                 R["notes"].append(f"{w}/{t}: {n} process(es) had to be killed after the failure.")
         R.setdefault(w, {})[t] = res
-        log(f"{w}: {t} -> {json.dumps({k: v for k, v in res.items() if k not in ('times_s',)}, default=str)[:400]}")
+        log(f"{w}: {t} -> {json.dumps({k: v for k, v in res.items() if k not in ('times_s', 'reps')}, default=str)[:400]}")
         return res
 
     try:
@@ -1387,10 +1773,12 @@ def main():
         log(f"machine: {info}")
         log(f"versions: {versions}")
 
-        # Raw spawn floor first, while the machine is quiet.
+        # Raw spawn floor first, while the machine is quiet (table 3 only).
         R["floor"] = {}
-        for mode in ("fork", "spawn"):
+        for mode in ("fork", "spawn") if sel & {"many", "large"} else ():
             for n, reps in ((p.services, p.floor_reps), (p.large, 1)):
+                if n == p.large and "large" not in sel or n == p.services and "many" not in sel:
+                    continue
                 log(f"floor: {mode} x {n}")
                 try:
                     R["floor"][f"{mode}{n}"] = spawn_floor(ctx, n, mode, reps)
@@ -1398,28 +1786,33 @@ def main():
                     R["floor"][f"{mode}{n}"] = {"error": str(e)}
                 log(f"floor: {mode} x {n} -> {R['floor'][f'{mode}{n}']}")
 
-        for t in ["floor"] + active:
-            attempt("crash", t, lambda: w_crash(ctx, t))
-        for t in ["floor"] + active:
-            attempt("kill", t, lambda: w_kill(ctx, t))
+        if "crash" in sel:
+            for t in ["floor"] + active:
+                attempt("crash", t, lambda: w_crash(ctx, t))
+        if "kill" in sel:
+            for t in ["floor"] + active:
+                attempt("kill", t, lambda: w_kill(ctx, t))
         # Notify handling cost: steward only; the peers have no notify protocol.
-        attempt("notify", "floor", lambda: notify_floor(ctx, False))
-        attempt("notify", "floor_check", lambda: notify_floor(ctx, True))
-        for t in active:
-            if t == "steward":
-                attempt("notify", t, lambda: w_notify(ctx, t))
-            else:
-                R.setdefault("notify", {})[t] = {"skipped": "no equivalent", "no_equivalent": True}
-        for t in active:
-            attempt("many", t, lambda: w_many(ctx, t, p.services, p.start_limit_s))
+        if "notify" in sel:
+            attempt("notify", "floor", lambda: notify_floor(ctx, False))
+            attempt("notify", "floor_check", lambda: notify_floor(ctx, True))
+            for t in active:
+                if t == "steward":
+                    attempt("notify", t, lambda: w_notify(ctx, t))
+                else:
+                    R.setdefault("notify", {})[t] = {"skipped": "no equivalent", "no_equivalent": True}
+        if "many" in sel:
+            for t in active:
+                attempt("many", t, lambda: w_many(ctx, t, p.services, p.start_limit_s))
         import resource
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        for t in active:
+        for t in active if "large" in sel else ():
             if t != "steward":
                 m = R.get("many", {}).get(t) or {}
                 fds = m.get("fds")
                 if not fds:
-                    R["large"][t] = {"skipped": f"{p.services:,} run failed"}
+                    why = f"{p.services:,} run failed" if "many" in sel else "needs the `many` workload (fd count)"
+                    R.setdefault("large", {})[t] = {"skipped": why}
                     continue
                 need = int(fds / p.services * p.large)
                 if need > hard:
@@ -1433,6 +1826,17 @@ def main():
             res = attempt("large", t, lambda: w_many(ctx, t, p.large, limit, full=False))
             if t != "steward" and "error" in res:
                 R["notes"].append(f"{t} at {p.large:,} services: {res['error']} (limit {limit} s).")
+        # Reload: steward by its file watcher and by `steward reload`; supervisord by
+        # `supervisorctl update`. PM2 is not measured (its reload restarts every app of a file).
+        if "reload" in sel:
+            for t in active:
+                if t == "steward":
+                    attempt("reload", "steward", lambda: w_reload(ctx, "steward", "file"))
+                    attempt("reload", "steward_cmd", lambda: w_reload(ctx, "steward", "command"))
+                elif t == "supervisord":
+                    attempt("reload", t, lambda: w_reload(ctx, t, "update"))
+                else:
+                    R.setdefault("reload", {})[t] = {"skipped": "not measured", "not_measured": True}
     finally:
         left = reap(ctx.scratch)
         if left:
@@ -1457,8 +1861,11 @@ def main():
     # when it stopped, does: that is what a CI smoke run is for.
     rc = 0
     if "steward" in active:
-        for w in ("crash", "kill", "many", "large", "notify"):
-            r = R.get(w, {}).get("steward") or {}
+        for w, key in [(w, "steward") for w in WORKLOADS] + [("reload", "steward_cmd")]:
+            if w not in sel:
+                continue
+            r = R.get(w, {}).get(key) or {}
+            w = w if key == "steward" else "reload-command"
             if "error" in r:
                 log(f"FAIL: steward {w}: {r['error']}")
                 rc = 1
@@ -1468,6 +1875,14 @@ def main():
             if r.get("probes_left_after_stop"):
                 log(f"FAIL: steward {w}: {r['probes_left_after_stop']} probe(s) outlived `steward up`")
                 rc = 1
+            if w.startswith("reload") and "error" not in r:
+                # A reload that restarted anything but the changed service, or not it, fails.
+                if r.get("misses") or r.get("cmd_failed") or r.get("reps_all_unchanged") != r.get("count") \
+                        or r.get("reps_one_start") != r.get("count") or not r.get("count"):
+                    log(f"FAIL: steward {w}: {r.get('count')} reps, {r.get('misses')} missed, "
+                        f"{r.get('cmd_failed')} command failures, other pids unchanged in "
+                        f"{r.get('reps_all_unchanged')}, exactly one new process in {r.get('reps_one_start')}")
+                    rc = 1
     if left:
         log(f"FAIL: the final clean-up found {left} process(es) still running")
         rc = 1

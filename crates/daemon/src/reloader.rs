@@ -113,22 +113,28 @@ pub fn watch(
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    let name = path.file_name().map(|n| n.to_os_string());
+    // A config reached through a symlink (a Kubernetes ConfigMap swaps `..data`) changes
+    // by a rename of something else in the directory: then any change counts, and one
+    // that leaves the file as it was is dropped by its hash. A plain file changes only by
+    // events that name it (a write, or a rename onto it), so a log file or an editor's swap
+    // file beside it costs nothing.
+    let any_name = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
     let (tx, rx) = mpsc::unbounded_channel();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        match event {
-            // Reading the file (ours included) is not a change.
-            Ok(e) if matches!(e.kind, EventKind::Access(a) if a != AccessKind::Close(AccessMode::Write)) =>
-                {}
-            Ok(_) => {
-                let _ = tx.send(());
-            }
-            Err(e) => warn!("config watcher: {e}"),
+        let e = match event {
+            Ok(e) => e,
+            Err(e) => return warn!("config watcher: {e}"),
+        };
+        // Reading the file (ours included) is not a change.
+        if matches!(e.kind, EventKind::Access(a) if a != AccessKind::Close(AccessMode::Write)) {
+            return;
+        }
+        let names_it = || e.paths.iter().any(|p| p.file_name() == name.as_deref());
+        if any_name || names_it() {
+            let _ = tx.send(());
         }
     })?;
-    // Any change in the directory counts, not only events naming the file: a config
-    // reached through a symlink (a Kubernetes ConfigMap swaps `..data`) changes by a
-    // rename of something else. A change that leaves the file as it was is dropped by
-    // its hash.
     watcher.watch(&dir, RecursiveMode::NonRecursive)?;
     tokio::spawn(debounce(rx, triggers));
     debug!("watching {} for changes of the config", dir.display());

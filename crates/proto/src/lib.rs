@@ -181,9 +181,11 @@ pub struct ReloadReport {
     pub error: Option<String>,
     /// Every problem found in the file, with its position.
     pub diagnostics: Vec<ConfigDiagnostic>,
-    /// Per service, in the order it is applied: removed services first, then the others in
-    /// dependency order.
+    /// Per service that changes, in the order it is applied: removed services first, then
+    /// the others in dependency order.
     pub plan: Vec<ServicePlan>,
+    /// How many services stay as they are (their processes are not touched).
+    pub unchanged: usize,
     /// Settings that changed but take effect only when steward restarts.
     pub needs_restart: Vec<String>,
     /// The plan in words, one line per service that changes.
@@ -208,7 +210,7 @@ pub struct ConfigDiagnostic {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServicePlan {
     pub name: String,
-    /// `added`, `removed`, `restarted`, `updated` (applied without a restart) or `unchanged`.
+    /// `added`, `removed`, `restarted` or `updated` (applied without a restart).
     pub change: String,
     /// The keys whose values changed.
     pub keys: Vec<String>,

@@ -75,6 +75,7 @@ fn a_changed_env_restarts_only_that_service_and_the_rest_keep_their_pids() {
     assert_eq!(last.outcome, "applied");
     assert_eq!(last.trigger, "file");
     assert_eq!(last.summary, vec!["restarted change (env): restart 0"]);
+    assert_eq!((last.plan.len(), last.unchanged), (1, 1));
     assert_eq!(c.sha256, sha256_of(&d.config));
     assert!(c.source.contains("MODE = \"two\""));
     assert!(c.watching);
@@ -486,4 +487,34 @@ fn the_built_in_demo_has_no_file_to_reload() {
         d.signal_and_wait(nix::sys::signal::Signal::SIGTERM)
             .success()
     );
+}
+
+#[test]
+fn a_config_swapped_behind_a_symlink_is_seen() {
+    // The layout of a Kubernetes ConfigMap volume: steward.toml -> ..data/steward.toml,
+    // and an update renames a new `..data` symlink over the old one.
+    let d = Daemon::prepare(TWO);
+    let v1 = d.path("v1");
+    std::fs::create_dir(&v1).unwrap();
+    std::fs::rename(&d.config, v1.join("steward.toml")).unwrap();
+    std::os::unix::fs::symlink("v1", d.path("..data")).unwrap();
+    std::os::unix::fs::symlink("..data/steward.toml", &d.config).unwrap();
+    let d = d.spawn();
+    all_running(&d, "everything up");
+    let old = pids(&d, "change");
+    let v2 = d.path("v2");
+    std::fs::create_dir(&v2).unwrap();
+    let text = std::fs::read_to_string(v1.join("steward.toml")).unwrap();
+    std::fs::write(
+        v2.join("steward.toml"),
+        text.replace("\"one\"", "\"swapped\""),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("v2", d.path("..data_tmp")).unwrap();
+    std::fs::rename(d.path("..data_tmp"), d.path("..data")).unwrap();
+    d.wait_for("the swap to be applied", |all| {
+        let i = &all.iter().find(|s| s.name == "change")?.instances[0];
+        (i.state == State::Running && i.pid != old.first().copied()).then_some(())
+    });
+    assert!(config_status(&d).source.contains("swapped"));
 }

@@ -626,6 +626,7 @@ fn report(
             })
             .collect(),
         plan: plan.map_or_else(Vec::new, plan_doc),
+        unchanged: plan.map_or(0, |p| p.services.iter().filter(|s| !s.touches()).count()),
         needs_restart: plan.map_or_else(Vec::new, |p| {
             p.needs_restart.iter().map(|s| s.to_string()).collect()
         }),
@@ -636,6 +637,7 @@ fn report(
 fn plan_doc(plan: &Plan) -> Vec<ServicePlan> {
     plan.services
         .iter()
+        .filter(|s| s.touches())
         .map(|s| ServicePlan {
             name: s.name.clone(),
             change: s.change.as_str().into(),
