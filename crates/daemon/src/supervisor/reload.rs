@@ -93,32 +93,21 @@ impl Work {
 impl Supervisor {
     /// A batch of reload triggers, with the file read once for all of them.
     pub(super) fn on_reload(&mut self, read: Result<Loaded, String>, batch: Vec<Trigger>) {
-        let word = if batch.iter().any(|t| matches!(t, Trigger::Api { .. })) {
-            "api"
-        } else if batch.iter().any(|t| matches!(t, Trigger::Signal)) {
-            "signal"
-        } else {
-            "file"
-        };
-        let file_only = word == "file";
-        // A batch of dry runs only plans; anything else in it applies.
-        let applies = batch
-            .iter()
-            .any(|t| !matches!(t, Trigger::Api { dry_run: true, .. }));
-        let mut replies = Vec::new();
-        let mut dry_runs = Vec::new();
+        type Reply = oneshot::Sender<Result<ReloadReport, ApiError>>;
+        let ignore_files = self.active.config.supervisor.on_config_change == OnConfigChange::Ignore;
+        let (mut files, mut signals) = (0, 0);
+        let mut dry_runs: Vec<Reply> = Vec::new();
+        let mut replies: Vec<(bool, Reply)> = Vec::new();
         for t in batch {
-            if let Trigger::Api {
-                dry_run,
-                wait,
-                reply,
-            } = t
-            {
-                if dry_run {
-                    dry_runs.push(reply);
-                } else {
-                    replies.push((wait, reply));
-                }
+            match t {
+                Trigger::File => files += usize::from(!ignore_files),
+                Trigger::Signal => signals += 1,
+                Trigger::Api {
+                    dry_run: true,
+                    reply,
+                    ..
+                } => dry_runs.push(reply),
+                Trigger::Api { wait, reply, .. } => replies.push((wait, reply)),
             }
         }
         if self.shutdown.is_some() {
@@ -127,21 +116,28 @@ impl Supervisor {
             }
             return;
         }
-        if file_only && self.active.config.supervisor.on_config_change == OnConfigChange::Ignore {
-            return;
+        // Dry runs first: they only plan, whatever the rest of the batch does.
+        for reply in dry_runs {
+            let _ = reply.send(Ok(self.dry_run(&read)));
         }
+        let word = match (replies.is_empty(), signals, files) {
+            (false, _, _) => "api",
+            (true, 0, 0) => return,
+            (true, 0, _) => "file",
+            (true, _, _) => "signal",
+        };
+        let file_only = word == "file";
         let path = self.active.path.clone().unwrap_or_default();
         let loaded = match read {
             Ok(l) => l,
             Err(why) => {
                 error!("reload ({word}): {why}; the running config is kept");
                 let report = report(word, "unreadable", None, Some(why), &[], None);
-                self.finish_report(report, dry_runs, replies, Vec::new(), applies);
-                return;
+                return self.answer(report, replies, Vec::new());
             }
         };
-        // Editors touch their directory often (swap files, backups): only a new text of
-        // the file counts, and a broken one is reported once.
+        // Editors write a file more than once per save: only a new text counts, and a
+        // broken one is reported once.
         let last_sha = self.active.last.as_ref().and_then(|r| r.sha256.as_deref());
         if file_only && (loaded.sha256 == self.active.sha256 || last_sha == Some(&loaded.sha256)) {
             return;
@@ -163,44 +159,13 @@ impl Supervisor {
                     "reload ({word}): {} is not valid; the running config is kept:\n{diags}",
                     path.display()
                 );
-                let n = diags.0.len();
-                let why = format!(
-                    "{} has {n} problem{}; the running config is kept",
-                    path.display(),
-                    if n == 1 { "" } else { "s" }
-                );
-                let report = report(
-                    word,
-                    "invalid",
-                    Some(&loaded.sha256),
-                    Some(why),
-                    &diags.0,
-                    None,
-                );
-                self.finish_report(report, dry_runs, replies, Vec::new(), applies);
-                return;
+                let why = invalid_why(&path, &diags);
+                let sha = Some(loaded.sha256.as_str());
+                let report = report(word, "invalid", sha, Some(why), &diags.0, None);
+                return self.answer(report, replies, Vec::new());
             }
         };
         let plan = reload::plan(&self.active.config, &config, |s, i| self.live(s, i));
-        for reply in dry_runs {
-            let r = report(
-                word,
-                "dry-run",
-                Some(&loaded.sha256),
-                None,
-                &[],
-                Some(&plan),
-            );
-            let _ = reply.send(Ok(r));
-        }
-        if !applies {
-            return;
-        }
-        let outcome = if plan.is_empty() {
-            "unchanged"
-        } else {
-            "applied"
-        };
         let summary = reload::describe(&plan);
         if plan.is_empty() {
             info!("reload ({word}): nothing to change");
@@ -223,23 +188,43 @@ impl Supervisor {
         for sp in plan.services.iter().filter(|s| s.change == Change::Removed) {
             self.shrink(&sp.name);
         }
+        let outcome = if plan.is_empty() {
+            "unchanged"
+        } else {
+            "applied"
+        };
         let report = report(word, outcome, Some(&loaded.sha256), None, &[], Some(&plan));
-        self.finish_report(report, Vec::new(), replies, keys, true);
+        self.answer(report, replies, keys);
     }
 
-    /// Answers the callers, at once or (with `wait`) once `keys` have settled, and
-    /// records the report as the last attempt when it was one (not only dry runs).
-    fn finish_report(
+    /// The report of a dry run: what the file would do, or why it cannot be applied.
+    fn dry_run(&self, read: &Result<Loaded, String>) -> ReloadReport {
+        let loaded = match read {
+            Ok(l) => l,
+            Err(why) => return report("api", "unreadable", None, Some(why.clone()), &[], None),
+        };
+        let sha = Some(loaded.sha256.as_str());
+        match &loaded.result {
+            Ok(config) => {
+                let plan = reload::plan(&self.active.config, config, |s, i| self.live(s, i));
+                report("api", "dry-run", sha, None, &[], Some(&plan))
+            }
+            Err(diags) => {
+                let path = self.active.path.clone().unwrap_or_default();
+                let why = invalid_why(&path, diags);
+                report("api", "invalid", sha, Some(why), &diags.0, None)
+            }
+        }
+    }
+
+    /// Records the report as the last reload attempt and answers the callers: at once, or
+    /// (with `wait`) once `keys` have settled.
+    fn answer(
         &mut self,
         report: ReloadReport,
-        dry_runs: Vec<oneshot::Sender<Result<ReloadReport, ApiError>>>,
         replies: Vec<(bool, oneshot::Sender<Result<ReloadReport, ApiError>>)>,
         keys: Vec<Key>,
-        attempted: bool,
     ) {
-        for reply in dry_runs {
-            let _ = reply.send(Ok(report.clone()));
-        }
         for (wait, reply) in replies {
             if wait && !keys.is_empty() {
                 self.reload_work.waiters.push(Waiter {
@@ -251,9 +236,7 @@ impl Supervisor {
                 let _ = reply.send(Ok(report.clone()));
             }
         }
-        if attempted {
-            self.active.last = Some(report);
-        }
+        self.active.last = Some(report);
     }
 
     /// What an instance is doing, as the planner needs it.
@@ -598,6 +581,16 @@ impl ServiceRt {
 
 fn is_down(inst: &steward_core::machine::Instance) -> bool {
     inst.pid.is_none() && matches!(inst.state, State::Stopped | State::Failed)
+}
+
+/// "FILE has N problems; the running config is kept".
+fn invalid_why(path: &std::path::Path, diags: &steward_core::diagnostic::Diagnostics) -> String {
+    let n = diags.0.len();
+    let s = if n == 1 { "" } else { "s" };
+    format!(
+        "{} has {n} problem{s}; the running config is kept",
+        path.display()
+    )
 }
 
 fn report(
