@@ -60,6 +60,13 @@ pub struct Options {
 /// Must be called from a current-thread runtime: spawning relies on no other thread of
 /// steward calling `wait`, and `PR_SET_PDEATHSIG` follows the thread that forked.
 pub async fn run(opts: Options) -> std::io::Result<i32> {
+    // One malloc arena: the helper threads (the config watcher, reload checks) allocate
+    // rarely, and each would otherwise keep an arena of its own, megabytes of RSS after a
+    // reload of a large file.
+    // SAFETY: mallopt only sets an allocator parameter; called before those threads exist.
+    unsafe {
+        nix::libc::mallopt(nix::libc::M_ARENA_MAX, 1);
+    }
     let listener = api::bind(&opts.socket)?;
     info!("API listening on {}", opts.socket.display());
     let clock = clock::Clock::start();
