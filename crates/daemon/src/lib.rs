@@ -92,16 +92,9 @@ pub async fn run(opts: Options) -> std::io::Result<i32> {
             opts.state_dir.display()
         );
     }
-    let active = supervisor::Active {
-        sha256: reloader::sha256_hex(opts.source.as_bytes()),
-        config: opts.config,
-        path: opts.config_path,
-        text: opts.source,
-        loaded_at: jiff::Timestamp::now(),
-        last: None,
-    };
+    let active = supervisor::Active::new(opts.config_path, opts.source);
     let (supervisor, receivers) =
-        supervisor::Supervisor::new(active, clock, opts.state_dir, reload_tx);
+        supervisor::Supervisor::new(opts.config, active, clock, opts.state_dir, reload_tx);
     let code = supervisor.run(rx, receivers).await;
     drop(watcher);
     server.abort();

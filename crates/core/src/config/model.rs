@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use crate::signal::Signal;
 
-/// A whole, valid config file.
-#[derive(Debug, Clone, PartialEq)]
+/// A whole, valid config file. The default is the empty file: no services.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Config {
     pub supervisor: SupervisorSpec,
     pub control: ControlSpec,

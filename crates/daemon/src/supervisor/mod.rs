@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use steward_core::config::ServiceSpec;
+use steward_core::config::{Config, ServiceSpec};
 use steward_core::machine::{Effect, Input, Instance, ProbeKind, RunPurpose, State, step};
 use steward_core::signal::Signal;
 use steward_core::time::Instant;
@@ -142,21 +142,22 @@ pub struct Supervisor {
 
 impl Supervisor {
     pub fn new(
-        active: reload::Active,
+        mut config: Config,
+        mut active: reload::Active,
         clock: Clock,
         state_dir: PathBuf,
         reload_tx: Option<mpsc::Sender<Trigger>>,
     ) -> (Supervisor, Receivers) {
-        let config = &active.config;
         let now = clock.now();
         let seed = random_seed();
-        let services = config
-            .services
-            .values()
-            .map(|spec| (spec.name.clone(), ServiceRt::new(spec.clone(), seed, now)))
-            .collect();
+        let dependents = steward_core::deps::dependents(&config.services);
+        let services = std::mem::take(&mut config.services)
+            .into_iter()
+            .map(|(name, spec)| (name, ServiceRt::new(spec, seed, now)))
+            .collect::<BTreeMap<_, _>>();
+        active.set(config, services.keys().cloned().collect());
         let (events, events_rx) = mpsc::unbounded_channel();
-        let boot = boot::Boot::new(config.tasks.clone(), &state_dir);
+        let boot = boot::Boot::new(active.tasks().to_vec(), &state_dir);
         let sup = Supervisor {
             clock,
             services,
@@ -170,7 +171,7 @@ impl Supervisor {
             boot,
             waiting: BTreeSet::new(),
             held: BTreeSet::new(),
-            dependents: steward_core::deps::dependents(&config.services),
+            dependents,
             cgroups: None,
             active,
             reload_work: reload::Work::default(),

@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
-use steward_core::config::{Config, OnConfigChange};
+use steward_core::config::{Config, OnConfigChange, ServiceSpec};
 use steward_core::deps;
 use steward_core::machine::{Input, State};
 use steward_core::reload::{self, Change, Live, Plan, Step};
@@ -24,13 +24,44 @@ use crate::reloader::{Loaded, Trigger};
 
 /// The config steward runs, and where it came from.
 pub struct Active {
-    pub config: Config,
+    /// The running config without its services: each service's spec lives once, in its
+    /// `ServiceRt`, not twice.
+    rest: Config,
+    /// The running config's services.
+    names: BTreeSet<String>,
     /// `None` for the built-in demo.
-    pub path: Option<PathBuf>,
-    pub text: String,
-    pub sha256: String,
-    pub loaded_at: jiff::Timestamp,
-    pub last: Option<ReloadReport>,
+    path: Option<PathBuf>,
+    text: String,
+    sha256: String,
+    loaded_at: jiff::Timestamp,
+    last: Option<ReloadReport>,
+}
+
+impl Active {
+    /// The config read from `path` (`None`: the built-in demo) as `text`; the supervisor
+    /// sets the config itself.
+    pub fn new(path: Option<PathBuf>, text: String) -> Active {
+        Active {
+            rest: Config::default(),
+            names: BTreeSet::new(),
+            path,
+            sha256: crate::reloader::sha256_hex(text.as_bytes()),
+            text,
+            loaded_at: jiff::Timestamp::now(),
+            last: None,
+        }
+    }
+
+    /// Takes `config` (whose services have gone to the supervisor) and their names.
+    pub(super) fn set(&mut self, mut config: Config, names: BTreeSet<String>) {
+        config.services.clear();
+        self.rest = config;
+        self.names = names;
+    }
+
+    pub(super) fn tasks(&self) -> &[steward_core::config::TaskSpec] {
+        &self.rest.tasks
+    }
 }
 
 /// What is left to do of the reloads applied so far.
@@ -94,7 +125,7 @@ impl Supervisor {
     /// A batch of reload triggers, with the file read once for all of them.
     pub(super) fn on_reload(&mut self, read: Result<Loaded, String>, batch: Vec<Trigger>) {
         type Reply = oneshot::Sender<Result<ReloadReport, ApiError>>;
-        let ignore_files = self.active.config.supervisor.on_config_change == OnConfigChange::Ignore;
+        let ignore_files = self.active.rest.supervisor.on_config_change == OnConfigChange::Ignore;
         let (mut files, mut signals) = (0, 0);
         let mut dry_runs: Vec<Reply> = Vec::new();
         let mut replies: Vec<(bool, Reply)> = Vec::new();
@@ -165,7 +196,7 @@ impl Supervisor {
                 return self.answer(report, replies, Vec::new());
             }
         };
-        let plan = reload::plan(&self.active.config, &config, |s, i| self.live(s, i));
+        let plan = reload::plan(&self.running_config(), &config, |s, i| self.live(s, i));
         let summary = reload::describe(&plan);
         if plan.is_empty() {
             info!("reload ({word}): nothing to change");
@@ -180,7 +211,8 @@ impl Supervisor {
             warn!("reload ({word}): {key} changed; it takes effect when steward restarts");
         }
         let keys = self.apply(&config, &plan);
-        self.active.config = config;
+        let names = config.services.keys().cloned().collect();
+        self.active.set(config, names);
         self.active.text = loaded.text;
         self.active.sha256 = loaded.sha256.clone();
         self.active.loaded_at = jiff::Timestamp::now();
@@ -206,7 +238,7 @@ impl Supervisor {
         let sha = Some(loaded.sha256.as_str());
         match &loaded.result {
             Ok(config) => {
-                let plan = reload::plan(&self.active.config, config, |s, i| self.live(s, i));
+                let plan = reload::plan(&self.running_config(), config, |s, i| self.live(s, i));
                 report("api", "dry-run", sha, None, &[], Some(&plan))
             }
             Err(diags) => {
@@ -440,14 +472,14 @@ impl Supervisor {
     /// Drops the instances of `service` that were removed and are down, from the top;
     /// the whole service when the config no longer has it.
     fn shrink(&mut self, service: &str) {
-        let wanted = self
-            .active
-            .config
-            .services
-            .get(service)
-            .map_or(0, |s| s.instances as usize);
+        let running = self.active.names.contains(service);
         let Some(rt) = self.services.get_mut(service) else {
             return;
+        };
+        let wanted = if running {
+            rt.spec.instances as usize
+        } else {
+            0
         };
         let mut gone = Vec::new();
         while rt.instances.len() > wanted {
@@ -547,17 +579,36 @@ impl Supervisor {
         })
     }
 
+    /// The specs of the running config's services (not of background tasks, nor of
+    /// services a reload is still removing).
+    fn running_specs(&self) -> impl Iterator<Item = &ServiceSpec> {
+        self.active
+            .names
+            .iter()
+            .filter_map(|n| self.services.get(n).map(|rt| &rt.spec))
+    }
+
+    /// The running config, whole: what a new one is compared with.
+    fn running_config(&self) -> Config {
+        let mut config = self.active.rest.clone();
+        config.services = self
+            .running_specs()
+            .map(|s| (s.name.clone(), s.clone()))
+            .collect();
+        config
+    }
+
     /// `GET /v1/config`.
     pub(super) fn config_status(&self) -> ConfigStatus {
-        let c = &self.active.config;
+        let running = self.running_specs();
         ConfigStatus {
             path: self.active.path.as_ref().map(|p| p.display().to_string()),
             sha256: self.active.sha256.clone(),
             loaded_at: self.active.loaded_at.to_string(),
-            services: c.services.len(),
-            instances: c.services.values().map(|s| s.instances).sum(),
+            services: self.active.names.len(),
+            instances: running.map(|s| s.instances).sum(),
             watching: self.active.path.is_some()
-                && c.supervisor.on_config_change == OnConfigChange::Reload,
+                && self.active.rest.supervisor.on_config_change == OnConfigChange::Reload,
             source: self.active.text.clone(),
             last_reload: self.active.last.clone(),
         }
