@@ -596,6 +596,9 @@ enum Op {
     Unhealthy,
     Advance(u32),
     FailSpawns(bool),
+    /// A reload changes settings that apply in place: bit 0 toggles the readiness probe,
+    /// bit 1 the liveness probe, bit 2 switches `start_timeout` between 2 s and 0.5 s.
+    Reconfigure(u8),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -615,7 +618,19 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (prop_oneof![Just(ProbeKind::Readiness), Just(ProbeKind::Liveness)], any::<bool>())
             .prop_map(|(k, ok)| Op::Probe(k, ok)),
         1 => Just(Op::WatchdogPing),
+        1 => (1..8u8).prop_map(Op::Reconfigure),
     ]
+}
+
+/// The probe every generated spec uses.
+fn test_probe() -> Probe {
+    Probe {
+        interval: 500 * MS,
+        failures: 2,
+        ..Probe::new(ProbeCheck::Tcp {
+            address: "x:1".into(),
+        })
+    }
 }
 
 fn any_spec() -> impl Strategy<Value = ServiceSpec> {
@@ -660,13 +675,7 @@ fn any_spec() -> impl Strategy<Value = ServiceSpec> {
                 s.stop_timeout = 1000 * MS;
                 s.notify = notify;
                 s.start_timeout = 2000 * MS;
-                let probe = Probe {
-                    interval: 500 * MS,
-                    failures: 2,
-                    ..Probe::new(ProbeCheck::Tcp {
-                        address: "x:1".into(),
-                    })
-                };
+                let probe = test_probe();
                 s.readiness = readiness.then(|| probe.clone());
                 s.liveness = liveness.then_some(probe);
                 s.watchdog = watchdog.then_some(700 * MS);
@@ -731,6 +740,26 @@ fn apply(w: &mut World, op: Op, failures_model: &mut u32) {
             w.fail_spawns = b;
             Vec::new()
         }
+        Op::Reconfigure(bits) => {
+            let toggle = |p: &mut Option<Probe>| {
+                *p = if p.is_some() {
+                    None
+                } else {
+                    Some(test_probe())
+                }
+            };
+            if bits & 1 != 0 {
+                toggle(&mut w.spec.readiness);
+            }
+            if bits & 2 != 0 {
+                toggle(&mut w.spec.liveness);
+            }
+            if bits & 4 != 0 {
+                let shorter = w.spec.start_timeout > 500 * MS;
+                w.spec.start_timeout = if shorter { 500 * MS } else { 2000 * MS };
+            }
+            w.feed(Input::Reconfigured)
+        }
         Op::Exit(_) | Op::Killed => Vec::new(),
     };
 
@@ -740,6 +769,12 @@ fn apply(w: &mut World, op: Op, failures_model: &mut u32) {
             fx.contains(&Effect::Spawn),
             "start of failed must spawn: {fx:?}"
         );
+    }
+    // A probe runs only while the spec has it: a reload that removed it stopped it.
+    for e in &fx {
+        if let Effect::Probe { kind, .. } = e {
+            assert!(kind.of(&w.spec).is_some(), "{kind:?} probe without a probe");
+        }
     }
     // At most one live process: a spawn only ever happens with none alive.
     let spawns = fx.iter().filter(|e| **e == Effect::Spawn).count();
