@@ -518,3 +518,26 @@ fn a_config_swapped_behind_a_symlink_is_seen() {
     });
     assert!(config_status(&d).source.contains("swapped"));
 }
+
+#[test]
+fn a_liveness_probe_added_by_a_reload_watches_the_running_process() {
+    let config = "[service.l]\ncommand = [\"{fixture}\"]\n";
+    let d = Daemon::start(config);
+    all_running(&d, "l up");
+    let first = d.instance("l", 0).pid.unwrap();
+    d.write_config(&format!(
+        "{config}liveness = {{ exec = [\"false\"], interval = \"100ms\", failures = 2 }}\n"
+    ));
+    let last = d.wait_for("the in-place reload", |_| config_status(&d).last_reload);
+    assert_eq!(last.summary, vec!["updated l (liveness): update 0"]);
+    // Not restarted by the reload: the probe, now running against the same process,
+    // fails it, and recovery restarts it.
+    let i = d.wait_instance("l", 0, "the liveness failure", |i| {
+        i.last_exit
+            .as_ref()
+            .is_some_and(|e| e.counted_as.contains("liveness probe failed"))
+    });
+    assert!(i.restarts >= 1);
+    wait_gone(&[first], "the process the probe failed");
+    assert!(d.log().contains(&format!("started, pid {first}")));
+}
