@@ -250,19 +250,16 @@ mod tests {
     use super::*;
 
     /// A fresh directory under the system's temp dir, removed when dropped.
-    struct TempDir(PathBuf);
+    struct TempDir(tempfile::TempDir);
 
     impl TempDir {
         fn new(tag: &str) -> TempDir {
-            let path =
-                std::env::temp_dir().join(format!("steward-validate-{tag}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path).unwrap();
-            TempDir(path)
+            let prefix = format!("steward-validate-{tag}-");
+            TempDir(tempfile::Builder::new().prefix(&prefix).tempdir().unwrap())
         }
 
         fn path(&self, name: &str) -> PathBuf {
-            self.0.join(name)
+            self.0.path().join(name)
         }
 
         /// A file named `name` with `text` and permission `mode`.
@@ -276,13 +273,10 @@ mod tests {
         /// The config `text`, with `{dir}` replaced, as the file `steward.toml` in here.
         fn config(&self, text: &str) -> (String, String) {
             let file = self.path("steward.toml").display().to_string();
-            (file, text.replace("{dir}", &self.0.display().to_string()))
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
+            (
+                file,
+                text.replace("{dir}", &self.0.path().display().to_string()),
+            )
         }
     }
 
@@ -387,7 +381,7 @@ env = { PATH = "/nonexistent:{dir}" }
         );
         let help = help.unwrap();
         assert!(
-            help.contains(&format!("PATH is {}", dir.0.display())),
+            help.contains(&format!("PATH is {}", dir.0.path().display())),
             "{help}"
         );
         assert!(help.contains("from `env.PATH`"), "{help}");
@@ -401,7 +395,7 @@ env = { PATH = "/nonexistent:{dir}" }
         dir.file(
             "found.env",
             "PATH={dir}/bin\n"
-                .replace("{dir}", &dir.0.display().to_string())
+                .replace("{dir}", &dir.0.path().display().to_string())
                 .as_str(),
             0o644,
         );
@@ -453,7 +447,7 @@ env = { PATH = "/nonexistent" }
         assert_eq!((line, column), (2, 12));
         assert_eq!(
             message,
-            format!("`{}` is a directory, not a program", dir.0.display())
+            format!("`{}` is a directory, not a program", dir.0.path().display())
         );
     }
 
@@ -546,7 +540,10 @@ env_file = "bad.env"
             (
                 10,
                 12,
-                format!("env_file {} is a directory, not a file", dir.0.display()),
+                format!(
+                    "env_file {} is a directory, not a file",
+                    dir.0.path().display()
+                ),
             ),
             (
                 14,

@@ -689,16 +689,23 @@ impl Supervisor {
 
 impl ServiceRt {
     fn new(spec: ServiceSpec, seed: u64, now: Instant) -> ServiceRt {
-        let instances = (0..spec.instances)
-            .map(|i| Instance::new(i, seed ^ hash_key(&spec.name, i), now))
-            .collect();
-        let io = (0..spec.instances)
-            .map(|_| health::InstanceIo::default())
-            .collect();
-        ServiceRt {
+        let count = spec.instances;
+        let mut rt = ServiceRt {
             spec,
-            instances,
-            io,
+            instances: Vec::new(),
+            io: Vec::new(),
+        };
+        rt.grow(count, seed, now);
+        rt
+    }
+
+    /// Adds instances up to `count` (a new service, or a reload that scales it up).
+    fn grow(&mut self, count: u32, seed: u64, now: Instant) {
+        while (self.instances.len() as u32) < count {
+            let i = self.instances.len() as u32;
+            let jitter = seed ^ hash_key(&self.spec.name, i);
+            self.instances.push(Instance::new(i, jitter, now));
+            self.io.push(health::InstanceIo::default());
         }
     }
 }

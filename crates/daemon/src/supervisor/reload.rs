@@ -615,21 +615,6 @@ impl Supervisor {
     }
 }
 
-impl ServiceRt {
-    /// Adds instances up to `count`.
-    fn grow(&mut self, count: u32, seed: u64, now: steward_core::time::Instant) {
-        while (self.instances.len() as u32) < count {
-            let i = self.instances.len() as u32;
-            self.instances.push(steward_core::machine::Instance::new(
-                i,
-                seed ^ super::hash_key(&self.spec.name, i),
-                now,
-            ));
-            self.io.push(super::health::InstanceIo::default());
-        }
-    }
-}
-
 fn is_down(inst: &steward_core::machine::Instance) -> bool {
     inst.pid.is_none() && matches!(inst.state, State::Stopped | State::Failed)
 }
