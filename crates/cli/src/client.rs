@@ -12,6 +12,23 @@ use tokio::net::UnixStream;
 /// One request; returns the status and the body. A socket that cannot be reached is an
 /// error with one line saying which and why.
 pub async fn call(socket: &Path, method: Method, path: &str) -> Result<(StatusCode, Bytes)> {
+    let resp = request(socket, method, path).await?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .context("reading steward's answer")?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// One request; returns the response with its body still to be read (for streams).
+pub async fn request(
+    socket: &Path,
+    method: Method,
+    path: &str,
+) -> Result<hyper::Response<hyper::body::Incoming>> {
     let stream = UnixStream::connect(socket).await.map_err(|e| {
         let why = match e.kind() {
             std::io::ErrorKind::NotFound => "no such socket; is `steward up` running?".to_string(),
@@ -32,18 +49,10 @@ pub async fn call(socket: &Path, method: Method, path: &str) -> Result<(StatusCo
         .uri(path)
         .header("host", "steward")
         .body(Empty::<Bytes>::new())?;
-    let resp = sender
+    sender
         .send_request(req)
         .await
-        .context("steward closed the connection")?;
-    let status = resp.status();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .context("reading steward's answer")?
-        .to_bytes();
-    Ok((status, body))
+        .context("steward closed the connection")
 }
 
 /// Calls and decodes a JSON answer; an error status becomes an error with the API's message.

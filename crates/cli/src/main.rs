@@ -1,6 +1,7 @@
 //! `steward`: the daemon (`steward up`) and its command-line client (everything else).
 
 mod client;
+mod events;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -86,6 +87,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show what happened: state changes, exits, probes, operators' actions, reloads,
+    /// tasks, from the journal (`-f` follows live).
+    Events(events::EventsArgs),
     #[command(name = "__guard", hide = true)]
     Guard,
 }
@@ -157,6 +161,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => reload(&cli, *dry_run, !*no_wait, *json),
         Command::Config { json } => show_config(&cli, *json),
+        Command::Events(args) => {
+            events::run(&socket_path(&cli, None), args)?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

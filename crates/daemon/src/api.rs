@@ -22,6 +22,7 @@ use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
+use crate::events::Feed;
 use crate::reloader::Trigger;
 use crate::supervisor::{Action, ApiError, Request};
 
@@ -51,6 +52,20 @@ impl Connected<axum::serve::IncomingStream<'_, UnixListener>> for Peer {
     }
 }
 
+impl Peer {
+    /// Who the caller is, for the journal: "uid 1000 (alice), pid 4242".
+    pub fn describe(&self) -> String {
+        let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(self.uid))
+            .ok()
+            .flatten()
+            .map_or(String::new(), |u| format!(" ({})", u.name));
+        match self.pid {
+            Some(pid) => format!("uid {}{name}, pid {pid}", self.uid),
+            None => format!("uid {}{name}", self.uid),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -65,8 +80,9 @@ impl IntoResponse for ApiError {
 }
 
 #[derive(Clone)]
-struct Ctx {
+pub(crate) struct Ctx {
     loop_tx: mpsc::Sender<Request>,
+    pub(crate) feed: Feed,
     /// `None` when there is no config file to reload (the built-in demo).
     reload_tx: Option<mpsc::Sender<Trigger>>,
     owner_uid: u32,
@@ -100,10 +116,12 @@ pub async fn serve(
     listener: UnixListener,
     loop_tx: mpsc::Sender<Request>,
     reload_tx: Option<mpsc::Sender<Trigger>>,
+    feed: Feed,
     socket: PathBuf,
 ) {
     let ctx = Ctx {
         loop_tx,
+        feed,
         reload_tx,
         owner_uid: nix::unistd::geteuid().as_raw(),
     };
@@ -122,6 +140,8 @@ fn router(ctx: Ctx) -> Router {
         .route("/v1/config", get(config))
         .route("/v1/reload", post(reload))
         .route("/v1/services/{name}/{action}", post(control))
+        .route("/v1/events", get(crate::sse::events))
+        .route("/v1/journal", get(crate::sse::journal))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(ctx)
@@ -183,6 +203,7 @@ struct ControlQuery {
 
 async fn control(
     State(ctx): State<Ctx>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
     UrlPath((name, action)): UrlPath<(String, String)>,
     query: Result<Query<ControlQuery>, QueryRejection>,
 ) -> Response {
@@ -202,6 +223,7 @@ async fn control(
         service: name,
         instance: q.instance,
         action,
+        who: peer.describe(),
         wait,
         reply,
     })
@@ -227,6 +249,7 @@ struct ReloadQuery {
 /// with the problems when the file is not valid (the running config is kept).
 async fn reload(
     State(ctx): State<Ctx>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
     query: Result<Query<ReloadQuery>, QueryRejection>,
 ) -> Response {
     let q = match query {
@@ -244,6 +267,7 @@ async fn reload(
     let trigger = Trigger::Api {
         dry_run: q.dry_run.unwrap_or(false),
         wait: q.wait.unwrap_or(true),
+        who: peer.describe(),
         reply,
     };
     let gone = || ApiError::new(503, "steward is shutting down").into_response();

@@ -27,12 +27,15 @@
 pub mod api;
 pub mod cgroup;
 pub mod clock;
+pub mod events;
 pub mod guard;
+pub mod journal;
 pub mod notify;
 pub mod paths;
 pub mod probe;
 pub mod process;
 pub mod reloader;
+mod sse;
 mod status;
 pub mod supervisor;
 pub mod validate;
@@ -85,16 +88,34 @@ pub async fn run(opts: Options) -> std::io::Result<i32> {
         }
         reload_tx
     });
-    let server = tokio::spawn(api::serve(listener, tx, reload_tx.clone(), socket.clone()));
     if let Err(e) = std::fs::create_dir_all(&opts.state_dir) {
         tracing::warn!(
             "cannot create the state directory {}: {e}",
             opts.state_dir.display()
         );
     }
+    let (health_tx, health_rx) = mpsc::unbounded_channel();
+    let journal_path = opts.state_dir.join("journal.db");
+    let (journal, first_id) =
+        journal::Journal::start(journal_path, opts.config.supervisor.journal, health_tx);
+    let bus = events::Bus::new(journal, first_id);
+    let server = tokio::spawn(api::serve(
+        listener,
+        tx,
+        reload_tx.clone(),
+        bus.feed(),
+        socket.clone(),
+    ));
     let active = supervisor::Active::new(opts.config_path, opts.source);
-    let (supervisor, receivers) =
-        supervisor::Supervisor::new(opts.config, active, clock, opts.state_dir, reload_tx);
+    let (supervisor, receivers) = supervisor::Supervisor::new(
+        opts.config,
+        active,
+        clock,
+        opts.state_dir,
+        reload_tx,
+        bus,
+        health_rx,
+    );
     let code = supervisor.run(rx, receivers).await;
     drop(watcher);
     server.abort();

@@ -43,6 +43,8 @@ pub enum Trigger {
     Api {
         dry_run: bool,
         wait: bool,
+        /// Who asked, as the kernel says.
+        who: String,
         reply: oneshot::Sender<Result<ReloadReport, ApiError>>,
     },
 }

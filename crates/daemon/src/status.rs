@@ -48,18 +48,15 @@ fn instance(
             .map(|t| Clock::seconds_between(t, now)),
         restarts: inst.restarts,
         failures: inst.failures_at(&rt.spec, now),
-        last_exit: inst.last_exit.as_ref().map(|e| proto::LastExit {
-            code: match e.how {
-                Some(ExitHow::Code(c)) => Some(c),
-                _ => None,
-            },
-            signal: match e.how {
-                Some(ExitHow::Signal(s)) => Some(s.to_string()),
-                _ => None,
-            },
-            counted_as_failure: e.kind.is_failure(),
-            counted_as: e.describe(),
-            at: clock.wall(e.at),
+        last_exit: inst.last_exit.as_ref().map(|e| {
+            let (code, signal) = code_and_signal(e.how);
+            proto::LastExit {
+                code,
+                signal,
+                counted_as_failure: e.kind.is_failure(),
+                counted_as: e.describe(),
+                at: clock.wall(e.at),
+            }
         }),
         reason: inst.reason.clone(),
         notify: spec.notify.then(|| proto::NotifyStatus {
@@ -97,7 +94,16 @@ fn probe_status(
     }
 }
 
-fn state(s: State) -> proto::State {
+/// An exit's code or signal name, as the API spells them.
+pub(crate) fn code_and_signal(how: Option<ExitHow>) -> (Option<i32>, Option<String>) {
+    match how {
+        Some(ExitHow::Code(c)) => (Some(c), None),
+        Some(ExitHow::Signal(s)) => (None, Some(s.to_string())),
+        None => (None, None),
+    }
+}
+
+pub(crate) fn state(s: State) -> proto::State {
     match s {
         State::Stopped => proto::State::Stopped,
         State::StartPending => proto::State::StartPending,

@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod events;
+pub use events::{Event, EventBody, JournalStatus};
+
 /// The lifecycle state of one instance, as the API spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -4,6 +4,7 @@ mod harness;
 
 mod cli;
 mod config_errors;
+mod events;
 mod order;
 mod pause;
 mod probes;

@@ -17,12 +17,41 @@ pub struct Config {
     pub tasks: Vec<TaskSpec>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SupervisorSpec {
     /// Where the journal, logs and runtime state go; `None` picks the platform default
     /// (`/var/lib/steward` as root, `$XDG_STATE_HOME/steward` otherwise).
     pub state_dir: Option<PathBuf>,
     pub on_config_change: OnConfigChange,
+    pub journal: JournalSpec,
+}
+
+impl Default for SupervisorSpec {
+    fn default() -> Self {
+        SupervisorSpec {
+            state_dir: None,
+            on_config_change: OnConfigChange::Reload,
+            journal: JournalSpec::default(),
+        }
+    }
+}
+
+/// How long the event journal keeps events: whichever limit is reached first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournalSpec {
+    /// `journal_max_age`: older events are removed.
+    pub max_age: Duration,
+    /// `journal_max_events`: only the newest this many are kept.
+    pub max_events: u64,
+}
+
+impl Default for JournalSpec {
+    fn default() -> Self {
+        JournalSpec {
+            max_age: Duration::from_secs(30 * 86_400),
+            max_events: 100_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

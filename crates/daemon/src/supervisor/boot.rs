@@ -146,12 +146,23 @@ impl Supervisor {
             Err(s) if timed_out => Outcome::TimedOut(format!("{s} (it may be waiting for input)")),
             Err(s) => Outcome::Failure(s),
         };
-        match &outcome {
-            Outcome::Success(s) => info!("task {} succeeded ({s})", spec.name),
-            Outcome::Failure(s) => error!("task {} failed: {s}", spec.name),
-            Outcome::TimedOut(s) => error!("task {} {s}", spec.name),
-        }
+        let (state, text) = match &outcome {
+            Outcome::Success(s) => {
+                info!("task {} succeeded ({s})", spec.name);
+                ("succeeded", s)
+            }
+            Outcome::Failure(s) => {
+                error!("task {} failed: {s}", spec.name);
+                ("failed", s)
+            }
+            Outcome::TimedOut(s) => {
+                error!("task {} {s}", spec.name);
+                ("timed-out", s)
+            }
+        };
+        let (state, text) = (state, text.clone());
         let spec = spec.clone();
+        self.publish_task(&spec.name, state, &text);
         if self.boot.seq.finished(index, outcome)
             && let Err(e) = write_marker(&self.boot.markers, &spec)
         {

@@ -24,6 +24,8 @@ pub enum Request {
         service: String,
         instance: Option<u32>,
         action: Action,
+        /// Who asked, as the kernel says; journaled with the action.
+        who: String,
         /// Answer once every targeted instance has settled, not just on acceptance.
         wait: bool,
         reply: oneshot::Sender<Result<ServiceStatus, ApiError>>,
@@ -57,6 +59,16 @@ impl Action {
             "continue" => Action::Continue,
             _ => return None,
         })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Restart => "restart",
+            Action::Pause => "pause",
+            Action::Continue => "continue",
+        }
     }
 
     fn input(self) -> Input {
@@ -112,9 +124,10 @@ impl Supervisor {
                 service,
                 instance,
                 action,
+                who,
                 wait,
                 reply,
-            } => match self.control(&service, instance, action) {
+            } => match self.control(&service, instance, action, &who) {
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }
@@ -135,6 +148,40 @@ impl Supervisor {
     /// one refuses it; returns the targets and their generations.
     fn control(
         &mut self,
+        service: &str,
+        instance: Option<u32>,
+        action: Action,
+        who: &str,
+    ) -> Result<Vec<(u32, u64)>, ApiError> {
+        let result = self.check_control(service, instance, action);
+        let outcome = match &result {
+            Ok(_) => "accepted".to_string(),
+            Err(e) => format!("refused: {}", e.message),
+        };
+        self.publish_control(service, instance, action.as_str(), who, &outcome);
+        let targets = result?;
+        let which = instance.map_or(String::new(), |i| format!(" for instance {i}"));
+        info!("{service}: {action:?} requested by {who}{which}");
+        let input = action.input();
+        for &(index, _) in &targets {
+            // An operator's action stands: no automatic start follows it.
+            let key = Key {
+                service: service.to_string(),
+                index,
+            };
+            self.waiting.remove(&key);
+            self.reload_work.release(&key);
+            if !self.boot.is_done() {
+                self.held.insert(key.clone());
+            }
+            self.input(&key, input.clone());
+        }
+        Ok(targets)
+    }
+
+    /// Whether the action may be applied: the targeted instances and their generations.
+    fn check_control(
+        &self,
         service: &str,
         instance: Option<u32>,
         action: Action,
@@ -172,26 +219,10 @@ impl Supervisor {
                 return Err(ApiError::new(409, format!("{service}:{i}: {why}")));
             }
         }
-        let targets = indices
+        Ok(indices
             .iter()
             .map(|&i| (i, rt.instances[i as usize].generation))
-            .collect();
-        let which = instance.map_or(String::new(), |i| format!(" for instance {i}"));
-        info!("{service}: {action:?} requested{which}");
-        for index in indices {
-            // An operator's action stands: no automatic start follows it.
-            let key = Key {
-                service: service.to_string(),
-                index,
-            };
-            self.waiting.remove(&key);
-            self.reload_work.release(&key);
-            if !self.boot.is_done() {
-                self.held.insert(key.clone());
-            }
-            self.input(&key, input.clone());
-        }
-        Ok(targets)
+            .collect())
     }
 
     /// Answers the control requests whose instances have all settled.

@@ -12,6 +12,7 @@
 
 mod boot;
 mod control;
+mod emit;
 mod health;
 mod order;
 mod reload;
@@ -33,9 +34,12 @@ pub use reload::Active;
 
 use crate::cgroup::Cgroups;
 use crate::clock::Clock;
+use crate::events::Bus;
 use crate::guard::Guard;
+use crate::journal::Health;
 use crate::process::{self, Launch};
 use crate::reloader::Trigger;
+use emit::Observed;
 
 /// An instance's address: service name and index.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -138,6 +142,8 @@ pub struct Supervisor {
     reload_work: reload::Work,
     /// Where SIGHUP asks for a reload; `None` without a config file.
     reload_tx: Option<mpsc::Sender<Trigger>>,
+    /// Where every event goes: live streams and the journal.
+    bus: Bus,
 }
 
 impl Supervisor {
@@ -147,6 +153,8 @@ impl Supervisor {
         clock: Clock,
         state_dir: PathBuf,
         reload_tx: Option<mpsc::Sender<Trigger>>,
+        bus: Bus,
+        journal_health: mpsc::UnboundedReceiver<Health>,
     ) -> (Supervisor, Receivers) {
         let now = clock.now();
         let seed = random_seed();
@@ -176,8 +184,13 @@ impl Supervisor {
             active,
             reload_work: reload::Work::default(),
             reload_tx,
+            bus,
         };
-        (sup, Receivers { events: events_rx })
+        let rx = Receivers {
+            events: events_rx,
+            journal_health,
+        };
+        (sup, rx)
     }
 
     /// Runs until every service is down after a shutdown; returns steward's exit code.
@@ -206,6 +219,13 @@ impl Supervisor {
             Err(e) => info!("no cgroups ({e}): pause uses SIGSTOP, stops reach process groups"),
         }
         self.start_guard();
+        let started = format!(
+            "steward {} started (pid {}), {} services",
+            env!("CARGO_PKG_VERSION"),
+            std::process::id(),
+            self.services.len()
+        );
+        self.publish_supervisor("started", started);
         self.advance();
         loop {
             if self.shutdown.is_some() && self.all_down() {
@@ -227,6 +247,7 @@ impl Supervisor {
                 _ = sigterm.recv() => self.begin_shutdown(0, "SIGTERM received"),
                 _ = sigint.recv() => self.begin_shutdown(0, "SIGINT received"),
                 _ = sighup.recv() => self.on_sighup(),
+                Some(health) = rx.journal_health.recv() => self.on_journal_health(health),
             }
             self.advance();
             self.settle_waiters();
@@ -288,8 +309,13 @@ impl Supervisor {
                 return;
             };
             let old_pid = inst.pid;
+            let before = Observed::of(inst);
             let effects = step(inst, &rt.spec, input, now);
             let (deadline, new_pid) = (inst.deadline(), inst.pid);
+            let after = Observed::of(inst);
+            if before != after {
+                self.publish_changes(key, old_pid, &before, &after);
+            }
 
             self.arm(Timer::Instance(key.clone()), deadline);
             if old_pid != new_pid {
@@ -383,6 +409,7 @@ impl Supervisor {
                     State::Failed | State::Backoff => warn!("{key}: {from} -> {to}: {reason}"),
                     _ => info!("{key}: {from} -> {to}: {reason}"),
                 }
+                self.publish_transition(key, from, to, reason);
                 None
             }
         }
@@ -441,10 +468,12 @@ impl Supervisor {
             service: key.service.clone(),
             purpose,
         };
-        match self.start_helper(launch, owner, None) {
+        let started = self.start_helper(launch, owner, None);
+        match &started {
             Ok(pid) => info!("{key}: running {what} command {command:?} (pid {pid})"),
             Err(e) => error!("{key}: {what} command failed to start: {e}"),
         }
+        self.publish_recovery(key, what, command, started);
     }
 
     fn on_sigchld(&mut self, rx: &mut Receivers) {
@@ -617,6 +646,7 @@ impl Supervisor {
             return;
         }
         info!("{why}: stopping every service");
+        self.publish_supervisor("stopping", format!("{why}: stopping every service"));
         self.waiting.clear();
         self.reload_work.abandon();
         let to_stop = self.services.keys().cloned().collect();
@@ -636,6 +666,8 @@ impl Supervisor {
             cgroups.remove_all();
         }
         info!("every service is stopped");
+        self.publish_supervisor("stopped", "every service is stopped".into());
+        self.bus.journal().sync(Duration::from_secs(2));
     }
 
     /// Ends every process left of the instance's run: those in its cgroup, whatever
@@ -713,6 +745,7 @@ impl ServiceRt {
 /// The receiving ends the loop owns.
 pub struct Receivers {
     events: mpsc::UnboundedReceiver<Event>,
+    journal_health: mpsc::UnboundedReceiver<Health>,
 }
 
 fn spawn_error(command: &[String], e: &std::io::Error) -> String {

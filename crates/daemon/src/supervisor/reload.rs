@@ -129,6 +129,7 @@ impl Supervisor {
         let (mut files, mut signals) = (0, 0);
         let mut dry_runs: Vec<Reply> = Vec::new();
         let mut replies: Vec<(bool, Reply)> = Vec::new();
+        let mut whos: Vec<String> = Vec::new();
         for t in batch {
             match t {
                 Trigger::File => files += usize::from(!ignore_files),
@@ -138,7 +139,14 @@ impl Supervisor {
                     reply,
                     ..
                 } => dry_runs.push(reply),
-                Trigger::Api { wait, reply, .. } => replies.push((wait, reply)),
+                Trigger::Api {
+                    wait, reply, who, ..
+                } => {
+                    replies.push((wait, reply));
+                    if !whos.contains(&who) {
+                        whos.push(who);
+                    }
+                }
             }
         }
         if self.shutdown.is_some() {
@@ -158,13 +166,14 @@ impl Supervisor {
             (true, _, _) => "signal",
         };
         let file_only = word == "file";
+        let who = (!whos.is_empty()).then(|| whos.join("; "));
         let path = self.active.path.clone().unwrap_or_default();
         let loaded = match read {
             Ok(l) => l,
             Err(why) => {
                 error!("reload ({word}): {why}; the running config is kept");
                 let report = report(word, "unreadable", None, Some(why), &[], None);
-                return self.answer(report, replies, Vec::new());
+                return self.answer(report, who, replies, Vec::new());
             }
         };
         // Editors write a file more than once per save: only a new text counts, and a
@@ -193,7 +202,7 @@ impl Supervisor {
                 let why = invalid_why(&path, &diags);
                 let sha = Some(loaded.sha256.as_str());
                 let report = report(word, "invalid", sha, Some(why), &diags.0, None);
-                return self.answer(report, replies, Vec::new());
+                return self.answer(report, who, replies, Vec::new());
             }
         };
         let plan = reload::plan(&self.running_config(), &config, |s, i| self.live(s, i));
@@ -226,7 +235,10 @@ impl Supervisor {
             "applied"
         };
         let report = report(word, outcome, Some(&loaded.sha256), None, &[], Some(&plan));
-        self.answer(report, replies, keys);
+        self.bus
+            .journal()
+            .set_retention(self.active.rest.supervisor.journal);
+        self.answer(report, who, replies, keys);
     }
 
     /// The report of a dry run: what the file would do, or why it cannot be applied.
@@ -254,9 +266,11 @@ impl Supervisor {
     fn answer(
         &mut self,
         report: ReloadReport,
+        who: Option<String>,
         replies: Vec<(bool, oneshot::Sender<Result<ReloadReport, ApiError>>)>,
         keys: Vec<Key>,
     ) {
+        self.publish_reload(&report, who);
         for (wait, reply) in replies {
             if wait && !keys.is_empty() {
                 self.reload_work.waiters.push(Waiter {

@@ -37,7 +37,12 @@ mod service;
 mod task;
 
 const TOP_KEYS: &[&str] = &["supervisor", "control", "service", "task"];
-const SUPERVISOR_KEYS: &[&str] = &["state_dir", "on_config_change"];
+const SUPERVISOR_KEYS: &[&str] = &[
+    "state_dir",
+    "on_config_change",
+    "journal_max_age",
+    "journal_max_events",
+];
 const CONTROL_KEYS: &[&str] = &["socket"];
 /// The keys of a [`ProcessSpec`], which services and tasks share.
 const PROCESS_KEYS: &[&str] = &[
@@ -420,6 +425,16 @@ impl Checker<'_> {
                     ];
                     if let Some(c) = self.choice(value, "on_config_change", &choices) {
                         out.on_config_change = c;
+                    }
+                }
+                "journal_max_age" => {
+                    if let Some(d) = self.positive_duration(value, "journal_max_age", None) {
+                        out.journal.max_age = d;
+                    }
+                }
+                "journal_max_events" => {
+                    if let Some(n) = self.integer_in(value, "journal_max_events", 1, i64::MAX) {
+                        out.journal.max_events = n as u64;
                     }
                 }
                 _ => self.unknown_key(key, value, SUPERVISOR_KEYS, "in `[supervisor]`"),

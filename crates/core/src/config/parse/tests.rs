@@ -43,6 +43,8 @@ const FULL: &str = r#"
 [supervisor]
 state_dir = "state"
 on_config_change = "ignore"
+journal_max_age = "7d"
+journal_max_events = 5000
 
 [control]
 socket = "/run/steward/s.sock"
@@ -86,6 +88,11 @@ fn full_example_resolves_every_field() {
         Some(PathBuf::from("/etc/steward/state"))
     );
     assert_eq!(c.supervisor.on_config_change, OnConfigChange::Ignore);
+    assert_eq!(
+        c.supervisor.journal.max_age,
+        Duration::from_secs(7 * 86_400)
+    );
+    assert_eq!(c.supervisor.journal.max_events, 5000);
     assert_eq!(c.control.socket, Some(PathBuf::from("/run/steward/s.sock")));
     assert_eq!(c.services.keys().collect::<Vec<_>>(), ["db", "reverse"]);
 
@@ -655,3 +662,19 @@ mod full;
 mod pause;
 mod readiness;
 mod tasks;
+
+#[test]
+fn journal_retention_is_checked() {
+    let c = ok("");
+    assert_eq!(c.supervisor.journal.max_events, 100_000);
+    assert_eq!(
+        c.supervisor.journal.max_age,
+        Duration::from_secs(30 * 86_400)
+    );
+    let (line, col, msg, _) = problem("[supervisor]\njournal_max_events = 0\n");
+    assert_eq!((line, col), (2, 22));
+    assert!(msg.contains("journal_max_events"), "{msg}");
+    let (line, col, msg, _) = problem("[supervisor]\njournal_max_age = \"0s\"\n");
+    assert_eq!((line, col), (2, 19));
+    assert!(msg.contains("longer than zero"), "{msg}");
+}
