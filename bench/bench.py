@@ -5,7 +5,7 @@ Normally started by bench/run.sh, which installs the peers, builds the probes an
 steward, creates the scratch directory and cleans up after us. Standard library only.
 
     bench.py --scratch DIR [--quick] [--only steward,supervisord,pm2]
-             [--workloads crash,kill,notify,many,large,reload] [--out FILE]
+             [--workloads crash,kill,notify,many,large,reload,fanout] [--out FILE]
     bench.py --reap --scratch DIR      # kill everything a run in DIR left behind
 
 Every process we start (daemons, probes, PM2's God daemon) either runs an executable
@@ -36,7 +36,7 @@ ROOT = os.path.dirname(HERE)
 WORK = os.path.join(HERE, ".work")
 TOOLS = ["steward", "supervisord", "pm2"]
 # The workloads, in the order a run does them (--workloads selects some).
-WORKLOADS = ["crash", "kill", "notify", "many", "large", "reload"]
+WORKLOADS = ["crash", "kill", "notify", "many", "large", "reload", "fanout"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 T_START = time.monotonic()
@@ -81,6 +81,10 @@ class Params:
         self.reload_limit_s = 60 if quick else 180  # all repetitions, per tool and mode
         self.reload_poll_s = 0.005  # status API polled this often
         self.reload_pause_s = 0.3  # after a repetition, before the pid check and the next
+        # Event fan-out: SSE subscribers on GET /v1/events during a crash loop.
+        self.fanout_subscribers = 100
+        self.fanout_s = 3 if quick else 10
+        self.fanout_drain_s = 60  # for every subscriber to reach the last event
 
 
 # ----------------------------------------------------------------------------------------
@@ -1257,6 +1261,119 @@ def reloader_sha(text):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+class SseCounter:
+    """One subscriber's view of GET /v1/events: ids in order, gaps and repeats counted."""
+    ID = re.compile(rb"(?:^|\n)id: (\d+)\n")
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+        self.first = self.last = None
+        self.count = self.gaps = self.repeats = self.bytes = 0
+
+    def feed(self, data):
+        self.bytes += len(data)
+        self.buf += data
+        end = self.buf.rfind(b"\n\n")
+        if end < 0:
+            return
+        block, self.buf = self.buf[:end + 2], self.buf[end + 2:]
+        for m in self.ID.finditer(block):
+            i = int(m.group(1))
+            if self.last is not None:
+                if i <= self.last:
+                    self.repeats += 1
+                    continue
+                if i != self.last + 1:
+                    self.gaps += 1
+            else:
+                self.first = i
+            self.last = i
+            self.count += 1
+
+
+def w_fanout(ctx, tool):
+    """steward only: subscribers on the event stream while a service crash-loops. Every
+    subscriber must get every event from its first on, in order, none twice."""
+    import selectors
+    p = ctx.params
+    logf = ctx.fresh_log("fanout-steward")
+    sup = make(ctx, tool, "fanout", [("probe", [ctx.probe, "crash", logf])])
+    res = {"subscribers": p.fanout_subscribers}
+    subs = []
+    sel = selectors.DefaultSelector()
+
+    def pump(limit_s, done):
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline and not done():
+            for key, _ in sel.select(0.1):
+                s = key.data
+                try:
+                    data = s.sock.recv(1 << 20)
+                except BlockingIOError:
+                    continue
+                if not data:
+                    sel.unregister(s.sock)
+                    continue
+                s.feed(data)
+
+    try:
+        sup.launch()
+        if not wait_until(lambda: os.path.exists(sup.sock), 30):
+            sup.check_alive()
+            raise RuntimeError("no API socket")
+        for _ in range(p.fanout_subscribers):
+            so = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            so.connect(sup.sock)
+            so.sendall(b"GET /v1/events HTTP/1.0\r\nHost: steward\r\n\r\n")
+            so.setblocking(False)
+            s = SseCounter(so)
+            subs.append(s)
+            sel.register(so, selectors.EVENT_READ, s)
+        pid = sup.daemon_pid()
+        r = LogReader(logf)
+        r.poll()
+        cpu0, t0 = cpu_ticks(pid), time.monotonic()
+        pump(p.fanout_s, lambda: False)
+        wall = time.monotonic() - t0
+        cpu = (cpu_ticks(pid) - cpu0) / os.sysconf("SC_CLK_TCK")
+        r.poll()
+        # End the crash loop, then wait until everyone has the last event.
+        run([ctx.steward_bin, "stop", "probe", "--socket", sup.sock], timeout=60, env=sup.env())
+        doc = json.loads(http_unix(sup.sock, "GET", "/v1/journal")[1])
+        newest = doc["newest_id"]
+        pump(p.fanout_drain_s, lambda: all(s.last is not None and s.last >= newest for s in subs))
+        first_common = max(s.first or 0 for s in subs)
+        ev = sorted(r.events)
+        gaps = [b[0] - a[0] for a, b in zip(ev, ev[1:]) if a[1] == "exit" and b[1] == "start"]
+        res.update({
+            "window_s": round(wall, 2),
+            "events": (newest - first_common + 1) if newest else 0,
+            "events_per_s": round(sum(s.count for s in subs) / len(subs) / wall, 1) if subs else 0,
+            "complete": sum(1 for s in subs if s.last == newest and not s.gaps and not s.repeats
+                            and (s.first or 0) <= first_common),
+            "gaps": sum(s.gaps for s in subs),
+            "repeats": sum(s.repeats for s in subs),
+            "min_received": min(s.count for s in subs),
+            "mib_streamed": round(sum(s.bytes for s in subs) / 2**20, 1),
+            "cpu_s": round(cpu, 2),
+            "restarts": len(gaps),
+            "restart_p50_ns": pct(gaps, 50),
+        })
+        if res["complete"] != len(subs):
+            raise RuntimeError(f"only {res['complete']} of {len(subs)} subscribers got every event "
+                               f"(gaps {res['gaps']}, repeats {res['repeats']}, newest {newest}, "
+                               f"last ids {sorted(set(s.last for s in subs))[:5]})")
+    finally:
+        for s in subs:
+            try:
+                s.sock.close()
+            except OSError:
+                pass
+        finish(ctx, sup, res)
+    return res
+
+
 def spawn_floor(ctx, n, mode, reps):
     vals, outs = [], []
     for i in range(reps):
@@ -1670,6 +1787,31 @@ def report(ctx, R, info, versions):
           "restarts every app of the file.",
           columns=["steward, file watcher", "steward, `steward reload`", "supervisord, `supervisorctl update`", "PM2"])
 
+    f = g("fanout", "steward") or {}
+    if "fanout" in R.get("workloads", []):
+        ok = f.get("complete") == f.get("subscribers") and "error" not in f
+        c = lambda fn: cell(f, fn)  # noqa: E731
+        crash_p50 = (g("crash", "steward") or {}).get("p50_ns")
+        rows = [
+            ["subscribers that got every event, in order, none twice", c(lambda r: f"{r['complete']} of {r['subscribers']}"),
+             f"{p.fanout_subscribers} of {p.fanout_subscribers}", verdict(ok)],
+            ["events per subscriber per second (during the crash loop)", c(lambda r: f"{r['events_per_s']:,}"), "", ""],
+            ["fewest events one subscriber received", c(lambda r: f"{r['min_received']:,}"), "", ""],
+            ["streamed to all subscribers", c(lambda r: f"{r['mib_streamed']:,} MiB"), "", ""],
+            ["steward CPU time during the window", c(lambda r: fmt_s(r["cpu_s"]) + f" of {r['window_s']} s"), "", ""],
+            ["crash-loop restarts during the window", c(lambda r: f"{r['restarts']:,}"), "", ""],
+            ["exit → next start, p50, with the subscribers", c(lambda r: fmt_ns(r["restart_p50_ns"])),
+             f"(without: {fmt_ns(crash_p50) if crash_p50 else '—'}, workload 1)", ""],
+        ]
+        table(f"9. Event fan-out: {p.fanout_subscribers} SSE subscribers during a crash loop", [], rows,
+              f"One probe service crash-loops (`backoff = {{ max = \"0s\" }}`) for {p.fanout_s} s while "
+              f"{p.fanout_subscribers} clients follow `GET /v1/events` (each on its own connection, live "
+              "only, read by one Python selector loop). Then the service is stopped and each subscriber is read "
+              "until it has the journal's newest event; it passes when its ids run without a gap or repeat from "
+              "its first event to that one. A subscriber that falls behind the live feed is served the missed "
+              "events from the journal. steward only: supervisord and PM2 have no event stream to subscribe to.",
+              columns=["steward"])
+
     # Extras: stop time, leftovers, notes
     rows = []
     for w, label in (("many", f"stop {n:,} services"), ("large", f"stop {big:,} services")):
@@ -1837,6 +1979,13 @@ def main():
                     attempt("reload", t, lambda: w_reload(ctx, t, "update"))
                 else:
                     R.setdefault("reload", {})[t] = {"skipped": "not measured", "not_measured": True}
+        # Event fan-out: steward only (the peers have no event stream to subscribe to).
+        if "fanout" in sel:
+            for t in active:
+                if t == "steward":
+                    attempt("fanout", t, lambda: w_fanout(ctx, t))
+                else:
+                    R.setdefault("fanout", {})[t] = {"skipped": "no event stream", "no_equivalent": True}
     finally:
         left = reap(ctx.scratch)
         if left:

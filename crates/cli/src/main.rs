@@ -87,6 +87,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the API's OpenAPI 3 document (also served at /v1/openapi.json).
+    Openapi,
     /// Show what happened: state changes, exits, probes, operators' actions, reloads,
     /// tasks, from the journal (`-f` follows live).
     Events(events::EventsArgs),
@@ -161,6 +163,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => reload(&cli, *dry_run, !*no_wait, *json),
         Command::Config { json } => show_config(&cli, *json),
+        Command::Openapi => {
+            println!("{}", steward_daemon::api::openapi().to_pretty_json()?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Events(args) => {
             events::run(&socket_path(&cli, None), args)?;
             Ok(ExitCode::SUCCESS)

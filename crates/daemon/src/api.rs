@@ -14,13 +14,15 @@ use axum::extract::{Path as UrlPath, Query, Request as HttpRequest, State};
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use steward_proto::{ErrorBody, ReloadReport};
+use steward_proto::{ConfigStatus, ErrorBody, ReloadReport, ServiceStatus, TaskStatus};
 use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::events::Feed;
 use crate::reloader::Trigger;
@@ -132,19 +134,64 @@ pub async fn serve(
     }
 }
 
+/// The API's description, completed by the routes below.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "steward",
+        description = "steward's control API: JSON over HTTP on the Unix control socket. \
+            Every error answer is an `ErrorBody`. A caller the socket's ACL refuses gets 403.",
+        license(name = "MIT OR Apache-2.0")
+    ),
+    tags(
+        (name = "services", description = "Status and control of services"),
+        (name = "config", description = "The running config and reloads"),
+        (name = "events", description = "The event stream and the journal"),
+        (name = "meta", description = "This description")
+    ),
+    components(schemas(ActionWord))
+)]
+struct ApiDoc;
+
+/// Every route, each with its OpenAPI description: the router and the document are made
+/// from the same list, so they cannot disagree.
+fn routes() -> OpenApiRouter<Ctx> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(list))
+        .routes(routes!(show))
+        .routes(routes!(control))
+        .routes(routes!(tasks))
+        .routes(routes!(config))
+        .routes(routes!(reload))
+        .routes(routes!(crate::sse::events))
+        .routes(routes!(crate::sse::journal))
+        .routes(routes!(openapi_json))
+}
+
+/// The OpenAPI 3 document of this API (`GET /v1/openapi.json`, `docs/openapi.json`).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().split_for_parts().1
+}
+
 fn router(ctx: Ctx) -> Router {
-    Router::new()
-        .route("/v1/services", get(list))
-        .route("/v1/services/{name}", get(show))
-        .route("/v1/tasks", get(tasks))
-        .route("/v1/config", get(config))
-        .route("/v1/reload", post(reload))
-        .route("/v1/services/{name}/{action}", post(control))
-        .route("/v1/events", get(crate::sse::events))
-        .route("/v1/journal", get(crate::sse::journal))
+    let (router, _) = routes().split_for_parts();
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(ctx)
+}
+
+/// This document.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3 document", content_type = "application/json", body = Object)))]
+async fn openapi_json() -> Response {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let doc = DOC.get_or_init(|| openapi().to_pretty_json().unwrap_or_default());
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        doc.clone(),
+    )
+        .into_response()
 }
 
 /// Only root and steward's own user may use the socket (the default ACL).
@@ -168,6 +215,9 @@ async fn check_peer(
     ApiError::new(403, format!("uid {} may not use this socket", peer.uid)).into_response()
 }
 
+/// Every service and its instances.
+#[utoipa::path(get, path = "/v1/services", tag = "services",
+    responses((status = 200, body = Vec<ServiceStatus>)))]
 async fn list(State(ctx): State<Ctx>) -> Response {
     ask(&ctx, |reply| Request::Status {
         service: None,
@@ -178,6 +228,9 @@ async fn list(State(ctx): State<Ctx>) -> Response {
     .into_response()
 }
 
+/// The startup tasks, in order.
+#[utoipa::path(get, path = "/v1/tasks", tag = "services",
+    responses((status = 200, body = Vec<TaskStatus>)))]
 async fn tasks(State(ctx): State<Ctx>) -> Response {
     ask(&ctx, |reply| Request::Tasks { reply })
         .await
@@ -185,6 +238,13 @@ async fn tasks(State(ctx): State<Ctx>) -> Response {
         .into_response()
 }
 
+/// One service and its instances.
+#[utoipa::path(get, path = "/v1/services/{name}", tag = "services",
+    params(("name" = String, Path, description = "The service's name")),
+    responses(
+        (status = 200, body = ServiceStatus),
+        (status = 404, description = "No such service", body = ErrorBody),
+    ))]
 async fn show(State(ctx): State<Ctx>, UrlPath(name): UrlPath<String>) -> Response {
     let result = ask(&ctx, |reply| Request::Status {
         service: Some(name),
@@ -194,13 +254,43 @@ async fn show(State(ctx): State<Ctx>, UrlPath(name): UrlPath<String>) -> Respons
     result.map(|mut list| Json(list.remove(0))).into_response()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ControlQuery {
+    /// Only this instance (0-based); all of them when absent.
     instance: Option<u32>,
+    /// Answer once the action took effect (the default), or as soon as it is accepted.
     wait: Option<bool>,
 }
 
+/// What an operator may do to a service.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)] // Only described: the handler parses the word itself, to name it in errors.
+enum ActionWord {
+    Start,
+    Stop,
+    Restart,
+    Pause,
+    Continue,
+}
+
+/// Starts, stops, restarts, pauses or continues a service (or one instance). Refused as a
+/// whole (409) when one targeted instance cannot take the action.
+#[utoipa::path(post, path = "/v1/services/{name}/{action}", tag = "services",
+    params(
+        ("name" = String, Path, description = "The service's name"),
+        ("action" = ActionWord, Path, description = "What to do"),
+        ControlQuery,
+    ),
+    responses(
+        (status = 200, description = "The service's status once the action took effect", body = ServiceStatus),
+        (status = 400, description = "A bad query string", body = ErrorBody),
+        (status = 404, description = "No such service, instance or action", body = ErrorBody),
+        (status = 409, description = "An instance cannot take the action now", body = ErrorBody),
+        (status = 503, description = "steward is shutting down", body = ErrorBody),
+    ))]
 async fn control(
     State(ctx): State<Ctx>,
     ConnectInfo(peer): ConnectInfo<Peer>,
@@ -231,6 +321,9 @@ async fn control(
     result.map(Json).into_response()
 }
 
+/// The config steward runs, and how the last reload went.
+#[utoipa::path(get, path = "/v1/config", tag = "config",
+    responses((status = 200, body = ConfigStatus)))]
 async fn config(State(ctx): State<Ctx>) -> Response {
     ask(&ctx, |reply| Request::Config { reply })
         .await
@@ -238,15 +331,27 @@ async fn config(State(ctx): State<Ctx>) -> Response {
         .into_response()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ReloadQuery {
+    /// Only plan: say what would change, change nothing.
     dry_run: Option<bool>,
+    /// Answer once restarted instances have settled (the default), or once planned.
     wait: Option<bool>,
 }
 
 /// Reads the config file again and applies what changed: 200 with the report, or 422
 /// with the problems when the file is not valid (the running config is kept).
+#[utoipa::path(post, path = "/v1/reload", tag = "config",
+    params(ReloadQuery),
+    responses(
+        (status = 200, description = "Applied, unchanged or planned (dry run)", body = ReloadReport),
+        (status = 400, description = "A bad query string", body = ErrorBody),
+        (status = 409, description = "No config file to reload (the built-in demo)", body = ErrorBody),
+        (status = 422, description = "The file is not valid; nothing changed", body = ReloadReport),
+        (status = 503, description = "steward is shutting down", body = ErrorBody),
+    ))]
 async fn reload(
     State(ctx): State<Ctx>,
     ConnectInfo(peer): ConnectInfo<Peer>,
@@ -305,4 +410,23 @@ async fn ask<T>(
     let gone = || ApiError::new(503, "steward is shutting down");
     ctx.loop_tx.send(make(tx)).await.map_err(|_| gone())?;
     rx.await.map_err(|_| gone())?
+}
+
+#[cfg(test)]
+mod tests {
+    /// `docs/openapi.json` is this API's document; `STEWARD_UPDATE_DOCS=1` rewrites it.
+    #[test]
+    fn the_committed_openapi_document_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+        let current = format!("{}\n", super::openapi().to_pretty_json().unwrap());
+        if std::env::var_os("STEWARD_UPDATE_DOCS").is_some() {
+            std::fs::write(&path, &current).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == current,
+            "docs/openapi.json is not the API's document; regenerate it with \
+             `STEWARD_UPDATE_DOCS=1 cargo test -p steward-daemon openapi` (or `steward openapi`)"
+        );
+    }
 }

@@ -17,14 +17,17 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream::{self, Stream};
 use serde::Deserialize;
+use steward_proto::{ErrorBody, Event, JournalStatus};
 use tokio::sync::broadcast::{self, error::RecvError};
+use utoipa::IntoParams;
 
 use crate::api::Ctx;
 use crate::journal::{self, Filter, Shared};
 use crate::supervisor::ApiError;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct EventsQuery {
     /// Events after this id (as `Last-Event-ID`, which wins when both are given).
     after: Option<u64>,
@@ -38,6 +41,19 @@ pub(crate) struct EventsQuery {
     follow: Option<bool>,
 }
 
+/// Events as server-sent events: history from the journal first (when `after`, `since`,
+/// `tail` or a `Last-Event-ID` header asks for it), then live ones as they happen. Each
+/// SSE message has `id:` (the event's id), `event:` (its kind) and `data:` (the `Event`
+/// as JSON). A `gap` message (no id) says that events could not be read.
+#[utoipa::path(get, path = "/v1/events", tag = "events",
+    params(
+        EventsQuery,
+        ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this id (wins over `after`)"),
+    ),
+    responses(
+        (status = 200, description = "A stream of `Event`s", content_type = "text/event-stream", body = Event),
+        (status = 400, description = "A bad query string or Last-Event-ID", body = ErrorBody),
+    ))]
 pub(crate) async fn events(
     State(ctx): State<Ctx>,
     headers: HeaderMap,
@@ -95,6 +111,12 @@ pub(crate) async fn events(
         .into_response()
 }
 
+/// Where events are kept, how many, and whether writing them works.
+#[utoipa::path(get, path = "/v1/journal", tag = "events",
+    responses(
+        (status = 200, body = JournalStatus),
+        (status = 503, description = "The journal thread is not running", body = ErrorBody),
+    ))]
 pub(crate) async fn journal(State(ctx): State<Ctx>) -> Response {
     match ctx.feed.journal.status().await {
         Some(s) => Json(s).into_response(),

@@ -1,12 +1,13 @@
 //! Events: what `GET /v1/events` streams and the journal keeps.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::{ReloadReport, State};
 
 /// One thing that happened. Ids grow by one per event and are never reused, across
 /// restarts of steward too (they continue from the journal), so `Last-Event-ID` resumes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Event {
     pub id: u64,
     /// When it happened (RFC 3339, UTC, to the millisecond).
@@ -23,7 +24,7 @@ pub struct Event {
 }
 
 /// The kinds of event. The SSE `event:` field is the `kind`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum EventBody {
     /// An instance changed state.
@@ -109,7 +110,7 @@ impl EventBody {
 }
 
 /// `GET /v1/journal`: where events are kept and whether that works.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct JournalStatus {
     /// The SQLite file.
     pub path: String,

@@ -2,12 +2,13 @@
 //! client. Field names are the contract: add fields, never rename them.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 mod events;
 pub use events::{Event, EventBody, JournalStatus};
 
 /// The lifecycle state of one instance, as the API spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum State {
     Stopped,
@@ -38,13 +39,13 @@ impl State {
 }
 
 /// `GET /v1/services/{name}`; `GET /v1/services` returns an array of these.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ServiceStatus {
     pub name: String,
     pub instances: Vec<InstanceStatus>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct InstanceStatus {
     /// The service's name.
     pub name: String,
@@ -75,7 +76,7 @@ pub struct InstanceStatus {
 }
 
 /// The notify protocol's view of an instance (`NOTIFY_SOCKET`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct NotifyStatus {
     /// `READY=1` was received during this run.
     pub ready: bool,
@@ -94,7 +95,7 @@ pub struct NotifyStatus {
 }
 
 /// One health probe's state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ProbeStatus {
     /// `readiness` or `liveness`.
     pub kind: String,
@@ -109,7 +110,7 @@ pub struct ProbeStatus {
 }
 
 /// A startup task (`[[task]]`): `GET /v1/tasks` returns these in order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TaskStatus {
     pub name: String,
     /// `once`, `every-start` or `background`.
@@ -124,7 +125,7 @@ pub struct TaskStatus {
 }
 
 /// How the previous run ended and what steward made of it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct LastExit {
     /// Exit code, when the process exited.
     pub code: Option<i32>,
@@ -139,7 +140,7 @@ pub struct LastExit {
 }
 
 /// The body of every error response.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     pub error: String,
 }
@@ -149,7 +150,7 @@ pub struct ErrorBody {
 pub type ControlResponse = ServiceStatus;
 
 /// `GET /v1/config`: the config steward runs, and how the last reload went.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ConfigStatus {
     /// The config file; `null` for the built-in demo.
     pub path: Option<String>,
@@ -169,7 +170,7 @@ pub struct ConfigStatus {
 
 /// What a reload did, or why it did nothing: the body of `POST /v1/reload` (200 when the
 /// config was valid, 422 when it was not) and `last_reload` in `GET /v1/config`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ReloadReport {
     /// When it was attempted (RFC 3339, UTC).
     pub at: String,
@@ -196,7 +197,7 @@ pub struct ReloadReport {
 }
 
 /// One problem in a config file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ConfigDiagnostic {
     pub file: String,
     /// 1-based.
@@ -210,7 +211,7 @@ pub struct ConfigDiagnostic {
 }
 
 /// One service's part of a reload plan.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ServicePlan {
     pub name: String,
     /// `added`, `removed`, `restarted` or `updated` (applied without a restart).
@@ -220,7 +221,7 @@ pub struct ServicePlan {
     pub instances: Vec<InstancePlan>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct InstancePlan {
     pub instance: u32,
     /// `keep`, `update`, `start`, `stop`, `restart` or `restart-paused`.
