@@ -360,3 +360,46 @@ liveness = { exec = ["test", "-e", "{dir}/alive"], interval = "100ms", failures 
     assert_eq!(probe["passing"], true, "{probe}");
     assert_eq!(probe["message"], "liveness probe passing");
 }
+
+#[test]
+fn task_outcomes_are_events() {
+    let d = Daemon::start(
+        r#"
+[[task]]
+name = "prepare"
+command = ["{fixture}", "--exit-after", "1ms", "--exit-code", "0"]
+
+[[task]]
+name = "optional"
+command = ["{fixture}", "--exit-after", "1ms", "--exit-code", "5"]
+on_failure = "continue"
+
+[service.web]
+command = ["{fixture}"]
+"#,
+    );
+    d.wait_instance("web", 0, "web running after the tasks", |i| {
+        i.state == steward_proto::State::Running
+    });
+    let all = events(&d, &["--after", "0"]);
+    let tasks: Vec<(String, String)> = all
+        .iter()
+        .filter(|e| e["kind"] == "task")
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap().into(),
+                e["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            ("prepare".to_string(), "succeeded".to_string()),
+            ("optional".to_string(), "failed".to_string())
+        ]
+    );
+    let first_web = all.iter().position(|e| e["service"] == "web").unwrap();
+    let last_task = all.iter().rposition(|e| e["kind"] == "task").unwrap();
+    assert!(last_task < first_web, "tasks end before services start");
+}
