@@ -35,6 +35,7 @@ pub mod process;
 pub mod reloader;
 mod status;
 pub mod supervisor;
+pub mod usage;
 pub mod validate;
 
 use std::path::PathBuf;
