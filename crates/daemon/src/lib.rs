@@ -28,6 +28,7 @@ pub mod api;
 pub mod cgroup;
 pub mod clock;
 pub mod guard;
+pub mod metrics;
 pub mod notify;
 pub mod paths;
 pub mod probe;
