@@ -35,11 +35,12 @@ pub struct Reading {
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Last {
     run: Run,
+    /// The base of the next percentage: when, and the counter then.
     at: f64,
-    ticks: u64,
+    base_seconds: f64,
     cpu_percent: f64,
     /// The highest counter value reported for this run.
-    cpu_seconds: f64,
+    max_seconds: f64,
 }
 
 /// The last sample per instance.
@@ -61,36 +62,44 @@ impl Memo {
     /// of the next one.
     pub fn update(&mut self, key: InstanceKey, run: Run, r: Reading) -> (f64, f64) {
         let hz = self.ticks_per_second;
-        let own_seconds = r.ticks as f64 / hz;
         let previous = self.last.get(&key).filter(|l| l.run == run).copied();
         // Without a cgroup, the sum over live processes drops when one of them exits: the
         // counter holds its highest value instead, so it never goes back within a run.
         let cpu_seconds = match (r.cgroup_seconds, previous) {
             (Some(s), _) => s,
-            (None, Some(l)) => own_seconds.max(l.cpu_seconds),
-            (None, None) => own_seconds,
+            (None, Some(l)) => (r.ticks as f64 / hz).max(l.max_seconds),
+            (None, None) => r.ticks as f64 / hz,
         };
-        let (cpu_percent, base) = match previous {
-            Some(l) if r.at - l.at >= MIN_WINDOW => (
-                percent(r.ticks.saturating_sub(l.ticks), r.at - l.at, hz),
-                None,
-            ),
-            Some(l) => (l.cpu_percent, Some(l)),
-            None => (percent(r.ticks, r.at - r.started, hz), None),
-        };
-        let next = match base {
-            // Too soon: keep the older base, so the next window is long enough.
-            Some(l) => Last { cpu_seconds, ..l },
+        let next = match previous {
+            // Between two samples, the counter's rate: with a cgroup it includes processes
+            // that ran and exited in between, which live ticks miss.
+            Some(l) if r.at - l.at >= MIN_WINDOW => Last {
+                run,
+                at: r.at,
+                base_seconds: cpu_seconds,
+                cpu_percent: (cpu_seconds - l.base_seconds).max(0.0) * 100.0 / (r.at - l.at),
+                max_seconds: cpu_seconds,
+            },
+            // Too soon: the last figure again, and the older base, so the next window is
+            // long enough.
+            Some(l) => Last {
+                max_seconds: cpu_seconds,
+                ..l
+            },
+            // The first sample of a run: the average since it started (a cgroup's counter
+            // also holds the earlier runs, so the run's own ticks). `starttime` is in ticks
+            // too: a run only just started counts as MIN_WINDOW old, or its first tick
+            // would read as several cores.
             None => Last {
                 run,
                 at: r.at,
-                ticks: r.ticks,
-                cpu_percent,
-                cpu_seconds,
+                base_seconds: cpu_seconds,
+                cpu_percent: r.ticks as f64 * 100.0 / hz / (r.at - r.started).max(MIN_WINDOW),
+                max_seconds: cpu_seconds,
             },
         };
         self.last.insert(key, next);
-        (cpu_percent, cpu_seconds)
+        (next.cpu_percent, cpu_seconds)
     }
 
     /// Forgets the instances `keep` refuses (those gone, or with no process).
@@ -107,13 +116,6 @@ impl Memo {
     pub fn len(&self) -> usize {
         self.last.len()
     }
-}
-
-fn percent(ticks: u64, seconds: f64, hz: f64) -> f64 {
-    if seconds <= 0.0 {
-        return 0.0;
-    }
-    ticks as f64 * 100.0 / hz / seconds
 }
 
 #[cfg(test)]
@@ -217,6 +219,27 @@ mod tests {
     }
 
     #[test]
+    fn with_a_cgroup_the_percent_counts_processes_that_exited_between_samples() {
+        let mut m = Memo::new(100);
+        let at = |at: f64, cgroup: f64| Reading {
+            cgroup_seconds: Some(cgroup),
+            ..reading(at, 100)
+        };
+        m.update(key(), RUN, at(13.0, 7.0));
+        // The live processes did nothing, but a child that came and went used 1.5 s.
+        assert_eq!(m.update(key(), RUN, at(16.0, 8.5)), (50.0, 8.5));
+    }
+
+    #[test]
+    fn the_counter_holds_across_a_sample_too_soon() {
+        let mut m = Memo::new(100);
+        m.update(key(), RUN, reading(13.0, 300));
+        assert_eq!(m.update(key(), RUN, reading(13.1, 500)).1, 5.0);
+        // A process with 3 s exited: the live sum is 2 s, the counter stays at 5.
+        assert_eq!(m.update(key(), RUN, reading(14.0, 200)).1, 5.0);
+    }
+
+    #[test]
     fn retain_forgets_instances() {
         let mut m = Memo::new(100);
         m.update(key(), RUN, reading(13.0, 1));
@@ -226,12 +249,13 @@ mod tests {
     }
 
     #[test]
-    fn no_time_no_percent() {
+    fn a_run_just_started_counts_as_min_window_old() {
         let mut m = Memo::new(100);
         let r = Reading {
             started: 13.0,
-            ..reading(13.0, 5)
+            ..reading(13.001, 5)
         };
-        assert_eq!(m.update(key(), RUN, r).0, 0.0);
+        // 5 ticks over 250 ms, not over 1 ms.
+        assert_eq!(m.update(key(), RUN, r).0, 20.0);
     }
 }

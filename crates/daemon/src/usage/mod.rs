@@ -15,6 +15,7 @@ pub mod procfs;
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -96,36 +97,32 @@ impl Sampler {
 
     /// Usage of each target whose processes could be read.
     fn sample(&self, targets: &[Target], all: bool) -> HashMap<InstanceKey, Usage> {
-        let now = boot_seconds();
         let hz = ticks_per_second() as f64;
-        let mut sets: Vec<(Option<Procs>, &'static str)> = targets
-            .iter()
-            .map(|t| match t.cgroup.as_deref().and_then(cgroup_procs) {
-                Some(pids) => (Some(stats_of(&pids)), "cgroup"),
-                None => (None, "process-group"),
-            })
-            .collect();
+        // Instances with a cgroup, each on its own; the files are many, so on more than
+        // one thread when there are many.
+        let mut raws: Vec<Option<Raw>> = par_map(targets, |t| read_cgroup(t.cgroup.as_deref()?));
         // Without a cgroup: the process group, one scan of /proc for all of them.
         let wanted: HashSet<u32> = targets
             .iter()
-            .zip(&sets)
-            .filter(|(_, (set, _))| set.is_none())
+            .zip(&raws)
+            .filter(|(_, raw)| raw.is_none())
             .map(|(t, _)| t.run.pid)
             .collect();
-        let mut groups = if wanted.is_empty() {
-            HashMap::new()
-        } else {
-            scan_groups(&wanted)
-        };
-        for (t, (set, _)) in targets.iter().zip(&mut sets) {
-            if set.is_none() {
-                *set = Some(groups.remove(&t.run.pid).unwrap_or_default());
+        if !wanted.is_empty() {
+            let at = boot_seconds();
+            let mut groups = scan_groups(&wanted);
+            for (t, raw) in targets.iter().zip(&mut raws) {
+                if raw.is_none() {
+                    let procs = groups.remove(&t.run.pid).unwrap_or_default();
+                    *raw = Some(Raw::new(at, procs, "process-group", None));
+                }
             }
         }
         let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = HashMap::new();
-        for (t, (set, scope)) in targets.iter().zip(sets) {
-            let procs = set.unwrap_or_default();
+        for (t, raw) in targets.iter().zip(raws) {
+            let Some(raw) = raw else { continue };
+            let procs = &raw.procs;
             // Gone since the loop answered: nothing to show.
             if procs.is_empty() {
                 continue;
@@ -134,16 +131,15 @@ impl Sampler {
                 .iter()
                 .find(|(pid, _)| *pid == t.run.pid)
                 .or_else(|| procs.iter().min_by_key(|(_, s)| s.starttime))
-                .map_or(now, |(_, s)| s.starttime as f64 / hz);
+                .map_or(raw.at, |(_, s)| s.starttime as f64 / hz);
             let reading = Reading {
-                at: now,
+                at: raw.at,
                 ticks: procs.iter().map(|(_, s)| s.ticks()).sum(),
                 started,
-                cgroup_seconds: t.cgroup.as_deref().and_then(cgroup_cpu_seconds),
+                cgroup_seconds: raw.cgroup_seconds,
             };
             let key = (t.service.clone(), t.index);
             let (cpu_percent, cpu_seconds) = memo.update(key.clone(), t.run, reading);
-            let fds: Option<u64> = procs.iter().map(|(pid, _)| count_fds(*pid)).sum();
             out.insert(
                 key,
                 Usage {
@@ -151,9 +147,9 @@ impl Sampler {
                     cpu_seconds,
                     rss_bytes: procs.iter().map(|(_, s)| s.rss_pages).sum::<u64>() * self.page_size,
                     threads: procs.iter().map(|(_, s)| s.num_threads).sum(),
-                    open_fds: fds,
+                    open_fds: raw.fds,
                     processes: procs.len() as u32,
-                    scope: scope.to_string(),
+                    scope: raw.scope.to_string(),
                 },
             );
         }
@@ -163,6 +159,63 @@ impl Sampler {
         }
         out
     }
+}
+
+/// What was read of one run's processes.
+struct Raw {
+    /// When, in seconds after boot.
+    at: f64,
+    procs: Procs,
+    fds: Option<u64>,
+    scope: &'static str,
+    cgroup_seconds: Option<f64>,
+}
+
+impl Raw {
+    fn new(at: f64, procs: Procs, scope: &'static str, cgroup_seconds: Option<f64>) -> Raw {
+        let fds = procs.iter().map(|(pid, _)| count_fds(*pid)).sum();
+        Raw {
+            at,
+            procs,
+            fds,
+            scope,
+            cgroup_seconds,
+        }
+    }
+}
+
+/// The processes in a cgroup; `None` when it cannot be read.
+fn read_cgroup(dir: &Path) -> Option<Raw> {
+    let pids = cgroup_procs(dir)?;
+    let at = boot_seconds();
+    let procs = stats_of(&pids);
+    Some(Raw::new(at, procs, "cgroup", cgroup_cpu_seconds(dir)))
+}
+
+/// Below this many items, one thread does it all.
+const PAR_MIN: usize = 64;
+const PAR_MAX_THREADS: usize = 4;
+
+/// `f` over `items`, in order, on up to [`PAR_MAX_THREADS`] threads (one per core): reading
+/// /proc is mostly time in the kernel, which more cores shorten.
+fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores.min(PAR_MAX_THREADS).min(items.len() / PAR_MIN).max(1);
+    if threads == 1 {
+        return items.iter().map(f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let f = &f;
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// steward's own process, for its metrics.
@@ -196,16 +249,39 @@ pub fn own() -> Option<Own> {
 }
 
 fn cgroup_procs(dir: &Path) -> Option<Vec<u32>> {
-    let text = fs::read_to_string(dir.join("cgroup.procs")).ok()?;
+    let text = read_text(&dir.join("cgroup.procs"))?;
     Some(procfs::parse_pids(&text))
 }
 
 fn cgroup_cpu_seconds(dir: &Path) -> Option<f64> {
-    procfs::parse_cpu_stat_seconds(&fs::read_to_string(dir.join("cpu.stat")).ok()?)
+    procfs::parse_cpu_stat_seconds(&read_text(&dir.join("cpu.stat"))?)
 }
 
 fn read_stat(pid: u32) -> Option<ProcStat> {
-    procfs::parse_stat(&fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+    procfs::parse_stat(&read_text(Path::new(&format!("/proc/{pid}/stat")))?)
+}
+
+/// A /proc or cgroup file, whole, in as few system calls as it takes: a request reads
+/// thousands of them. Not `fs::read_to_string`, which first asks the size these files do
+/// not know. They are seq_files, which fill a read as far as they have data, so a short
+/// read is the end: no second read to see 0.
+fn read_text(path: &Path) -> Option<String> {
+    let mut file = fs::File::open(path).ok()?;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match file.read(&mut buf) {
+            Ok(n) => {
+                out.extend_from_slice(&buf[..n]);
+                if n < buf.len() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The stat of each pid still there.
@@ -238,8 +314,13 @@ fn count_fds(pid: u32) -> Option<u64> {
     count_fds_at(Path::new(&format!("/proc/{pid}/fd")))
 }
 
+/// Open fds: Linux 6.2 and later give their number as the size of `/proc/PID/fd` (one
+/// system call); before, or for none, the size is 0 and the entries are counted.
 fn count_fds_at(dir: &Path) -> Option<u64> {
-    Some(fs::read_dir(dir).ok()?.count() as u64)
+    match fs::metadata(dir).ok()?.len() {
+        0 => Some(fs::read_dir(dir).ok()?.count() as u64),
+        n => Some(n),
+    }
 }
 
 /// Seconds since boot, suspend included: the clock of `starttime` in /proc.
