@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 /// cgroup, or without one, in its process group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Usage {
-    /// CPU use in percent of one core (200 = two cores busy): over the time since the
-    /// previous sample of this run, or, at the first sample of a run, since it started
-    /// (as `ps` shows it).
+    /// CPU use in percent of one core (200 = two cores busy): how fast `cpu_seconds` grew
+    /// since the previous sample of this run, or, at the first sample of a run, the
+    /// average since it started (as `ps` shows it).
     pub cpu_percent: f64,
     /// CPU time (user + system) used so far, in seconds: with a cgroup, by every process
-    /// that ever ran in the instance's cgroup (it is kept across runs); without, by the
-    /// live processes of this run.
+    /// that ever ran in the instance's cgroup, exited ones included (it is kept across
+    /// runs); without, by the live processes of this run, held at its highest value.
     pub cpu_seconds: f64,
     /// Resident memory, summed over the processes (pages they share count once per
     /// process, as in `ps`).
