@@ -2,6 +2,7 @@
 
 mod client;
 mod events;
+mod status;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -13,7 +14,7 @@ use hyper::Method;
 use steward_core::config;
 use steward_core::diagnostic::Diagnostics;
 use steward_daemon::validate::{self, Checked};
-use steward_proto::{ConfigStatus, ReloadReport, ServiceStatus, State, TaskStatus};
+use steward_proto::{ConfigStatus, ReloadReport, ServiceStatus, State};
 
 /// The built-in demo, run by `steward up --demo`.
 const DEMO: &str = include_str!("../demo.toml");
@@ -51,13 +52,22 @@ enum Command {
     },
     /// Check a config file and print every problem with its line and column.
     Check,
-    /// Show services and their instances.
+    /// Show services and their instances, with what their processes use.
     Status {
         /// Only this service.
         name: Option<String>,
         /// Print the API's JSON document instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also show threads, open fds and processes per instance.
+        #[arg(long)]
+        wide: bool,
+        /// Show a new snapshot every interval until Ctrl-C.
+        #[arg(short, long)]
+        watch: bool,
+        /// How often --watch refreshes (e.g. 500ms, 2s; at least 100ms).
+        #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = status::parse_interval, requires = "watch")]
+        interval: std::time::Duration,
     },
     /// Start services (all instances, or NAME:INSTANCE for one).
     Start(ControlArgs),
@@ -125,33 +135,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Guard => Ok(ExitCode::from(steward_daemon::guard::guard_main() as u8)),
         Command::Check => check(&cli),
         Command::Up { demo } => up(&cli, *demo),
-        Command::Status { name, json } => {
-            let socket = socket_path(&cli, None);
-            let path = match name {
-                Some(n) => format!("/v1/services/{}", encode(n)),
-                None => "/v1/services".into(),
-            };
-            let rt = client_runtime()?;
-            let services: Vec<ServiceStatus> = rt.block_on(async {
-                if name.is_some() {
-                    client::call_json::<ServiceStatus>(&socket, Method::GET, &path)
-                        .await
-                        .map(|s| vec![s])
-                } else {
-                    client::call_json(&socket, Method::GET, &path).await
-                }
-            })?;
-            print_services(&services, *json)?;
-            // The startup tasks, under the whole table (not in --json: that is one document).
-            if name.is_none() && !*json {
-                let tasks: Vec<TaskStatus> =
-                    rt.block_on(client::call_json(&socket, Method::GET, "/v1/tasks"))?;
-                if !tasks.is_empty() {
-                    print!("\n{}", table::render_tasks(&tasks));
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Status {
+            name,
+            json,
+            wide,
+            watch,
+            interval,
+        } => status::run(&status::Args {
+            socket: &socket_path(&cli, None),
+            name: name.as_deref(),
+            json: *json,
+            wide: *wide,
+            watch: watch.then_some(*interval),
+        }),
         Command::Start(args) => control(&cli, "start", args),
         Command::Stop(args) => control(&cli, "stop", args),
         Command::Restart(args) => control(&cli, "restart", args),

@@ -4,32 +4,57 @@ use std::fmt::Write;
 
 use steward_proto::{InstanceStatus, ServiceStatus, State, TaskStatus};
 
-const HEADERS: [&str; 9] = [
+/// The columns, in order; which are shown is decided in [`render_with`].
+const HEADERS: [&str; 14] = [
     "SERVICE",
     "INST",
     "STATE",
     "PID",
     "UPTIME",
+    "CPU%",
+    "MEM",
+    "THREADS",
+    "FDS",
+    "PROCS",
     "RESTARTS",
     "FAILURES",
     "LAST EXIT",
     "STATUS",
 ];
+const CPU: usize = 5;
+const WIDE: std::ops::Range<usize> = 7..10;
+const STATUS: usize = 13;
 
 /// One row per instance, columns aligned. The STATUS column (the service's own `STATUS=`
 /// text, or a failing probe) is shown only when some instance has one.
 pub fn render(services: &[ServiceStatus]) -> String {
-    let mut rows: Vec<Vec<String>> = services
-        .iter()
-        .flat_map(|s| s.instances.iter().map(row))
+    render_with(services, false)
+}
+
+/// [`render`], with the usage columns (CPU%, MEM; with `wide` also THREADS, FDS, PROCS)
+/// when the documents carry usage.
+pub fn render_with(services: &[ServiceStatus], wide: bool) -> String {
+    let instances = services.iter().flat_map(|s| &s.instances);
+    let with_usage = instances.clone().any(|i| i.usage.is_some());
+    let rows: Vec<Vec<String>> = instances.map(row).collect();
+    let keep: Vec<bool> = (0..HEADERS.len())
+        .map(|c| match c {
+            CPU | 6 => with_usage,
+            c if WIDE.contains(&c) => with_usage && wide,
+            STATUS => rows.iter().any(|r| !r[STATUS].is_empty()),
+            _ => true,
+        })
         .collect();
-    let mut headers: Vec<&str> = HEADERS.to_vec();
-    if rows.iter().all(|r| r[8].is_empty()) {
-        headers.pop();
-        for r in &mut rows {
-            r.pop();
-        }
-    }
+    let pick = |cells: Vec<String>| -> Vec<String> {
+        cells
+            .into_iter()
+            .zip(&keep)
+            .filter_map(|(c, k)| k.then_some(c))
+            .collect()
+    };
+    let headers = pick(HEADERS.iter().map(|h| h.to_string()).collect());
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    let rows: Vec<Vec<String>> = rows.into_iter().map(pick).collect();
     let mut out = aligned(&headers, &rows);
     if rows.is_empty() {
         out.push_str("(no services)\n");
@@ -100,12 +125,19 @@ fn row(i: &InstanceStatus) -> Vec<String> {
         ),
         (None, None) => String::new(),
     };
+    let u = i.usage.as_ref();
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     vec![
         i.name.clone(),
         i.instance.to_string(),
         state_text(i),
         i.pid.map_or("-".into(), |p| p.to_string()),
         uptime,
+        or_dash(u.map(|u| format!("{:.1}", u.cpu_percent))),
+        or_dash(u.map(|u| bytes(u.rss_bytes))),
+        or_dash(u.map(|u| u.threads.to_string())),
+        or_dash(u.and_then(|u| u.open_fds).map(|n| n.to_string())),
+        or_dash(u.map(|u| u.processes.to_string())),
         i.restarts.to_string(),
         i.failures.to_string(),
         last,
@@ -131,9 +163,102 @@ pub fn human(secs: f64) -> String {
     }
 }
 
+/// Sizes in powers of 1024, as `ls -h` writes them: `512B`, `980K`, `4.1M`, `12M`, `1.2G`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["K", "M", "G", "T", "P"];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if v < 9.95 {
+        format!("{v:.1}{}", UNITS[unit])
+    } else {
+        format!("{v:.0}{}", UNITS[unit])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use steward_proto::Usage;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(bytes(512), "512B");
+        assert_eq!(bytes(4300 * 1024), "4.2M");
+        assert_eq!(bytes(12 * 1024 * 1024 + 1), "12M");
+        assert_eq!(bytes(1_003_520), "980K");
+        assert_eq!(bytes(1024 * 1024 * 1024 * 5 / 4), "1.2G");
+    }
+
+    fn instance(name: &str, usage: Option<Usage>) -> InstanceStatus {
+        InstanceStatus {
+            name: name.into(),
+            instance: 0,
+            state: State::Running,
+            pid: Some(7),
+            since: String::new(),
+            since_seconds: 1.0,
+            uptime_seconds: Some(65.0),
+            restarts: 0,
+            failures: 0,
+            last_exit: None,
+            reason: String::new(),
+            notify: None,
+            probes: Vec::new(),
+            watchdog_seconds: None,
+            usage,
+        }
+    }
+
+    fn one(i: InstanceStatus) -> Vec<ServiceStatus> {
+        vec![ServiceStatus {
+            name: i.name.clone(),
+            instances: vec![i],
+        }]
+    }
+
+    #[test]
+    fn usage_columns_only_with_usage() {
+        let plain = render(&one(instance("web", None)));
+        assert_eq!(
+            plain.lines().next().unwrap(),
+            "SERVICE  INST  STATE    PID  UPTIME  RESTARTS  FAILURES  LAST EXIT"
+        );
+        let usage = Usage {
+            cpu_percent: 12.345,
+            cpu_seconds: 3.0,
+            rss_bytes: 5 * 1024 * 1024,
+            threads: 4,
+            open_fds: None,
+            processes: 2,
+            scope: "cgroup".into(),
+        };
+        let docs = one(instance("web", Some(usage)));
+        let table = render_with(&docs, false);
+        let mut lines = table.lines();
+        assert_eq!(
+            lines.next().unwrap(),
+            "SERVICE  INST  STATE    PID  UPTIME  CPU%  MEM   RESTARTS  FAILURES  LAST EXIT"
+        );
+        assert_eq!(
+            lines.next().unwrap(),
+            "web      0     running  7    1m05s   12.3  5.0M  0         0         -"
+        );
+        let wide = render_with(&docs, true);
+        assert!(
+            wide.starts_with(
+                "SERVICE  INST  STATE    PID  UPTIME  CPU%  MEM   THREADS  FDS  PROCS  RESTARTS"
+            ),
+            "{wide}"
+        );
+        assert!(wide.contains("5.0M  4        -    2      0"), "{wide}");
+    }
 
     #[test]
     fn human_durations() {

@@ -7,10 +7,12 @@
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path as UrlPath, Query, Request as HttpRequest, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +29,7 @@ use utoipa_axum::routes;
 use crate::events::Feed;
 use crate::reloader::Trigger;
 use crate::supervisor::{Action, ApiError, Request};
+use crate::usage::{Sampler, Snapshot};
 
 /// The caller's credentials, from the kernel.
 #[derive(Debug, Clone, Copy)]
@@ -88,6 +91,8 @@ pub(crate) struct Ctx {
     /// `None` when there is no config file to reload (the built-in demo).
     reload_tx: Option<mpsc::Sender<Trigger>>,
     owner_uid: u32,
+    /// Reads usage on request (`?usage=true`, metrics); never on its own.
+    sampler: Arc<Sampler>,
 }
 
 /// Binds the control socket: mode 0600 from the first instant (the umask is set around
@@ -126,6 +131,7 @@ pub async fn serve(
         feed,
         reload_tx,
         owner_uid: nix::unistd::geteuid().as_raw(),
+        sampler: Arc::new(Sampler::default()),
     };
     let app = router(ctx.clone()).layer(middleware::from_fn_with_state(ctx, check_peer));
     let service = app.into_make_service_with_connect_info::<Peer>();
@@ -161,6 +167,7 @@ fn routes() -> OpenApiRouter<Ctx> {
         .routes(routes!(show))
         .routes(routes!(control))
         .routes(routes!(tasks))
+        .routes(routes!(metrics))
         .routes(routes!(config))
         .routes(routes!(reload))
         .routes(routes!(crate::sse::events))
@@ -215,17 +222,31 @@ async fn check_peer(
     ApiError::new(403, format!("uid {} may not use this socket", peer.uid)).into_response()
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct StatusQuery {
+    /// Add each instance's resource usage (CPU, memory, threads, fds, processes), read
+    /// from /proc for this request.
+    usage: Option<bool>,
+}
+
 /// Every service and its instances.
 #[utoipa::path(get, path = "/v1/services", tag = "services",
-    responses((status = 200, body = Vec<ServiceStatus>)))]
-async fn list(State(ctx): State<Ctx>) -> Response {
-    ask(&ctx, |reply| Request::Status {
-        service: None,
-        reply,
-    })
-    .await
-    .map(Json)
-    .into_response()
+    params(StatusQuery),
+    responses(
+        (status = 200, body = Vec<ServiceStatus>),
+        (status = 400, description = "A bad query string", body = ErrorBody),
+    ))]
+async fn list(
+    State(ctx): State<Ctx>,
+    query: Result<Query<StatusQuery>, QueryRejection>,
+) -> Response {
+    let usage = match query {
+        Ok(Query(q)) => q.usage.unwrap_or(false),
+        Err(e) => return bad_query(e),
+    };
+    statuses(&ctx, None, usage).await.map(Json).into_response()
 }
 
 /// The startup tasks, in order.
@@ -240,18 +261,76 @@ async fn tasks(State(ctx): State<Ctx>) -> Response {
 
 /// One service and its instances.
 #[utoipa::path(get, path = "/v1/services/{name}", tag = "services",
-    params(("name" = String, Path, description = "The service's name")),
+    params(("name" = String, Path, description = "The service's name"), StatusQuery),
     responses(
         (status = 200, body = ServiceStatus),
+        (status = 400, description = "A bad query string", body = ErrorBody),
         (status = 404, description = "No such service", body = ErrorBody),
     ))]
-async fn show(State(ctx): State<Ctx>, UrlPath(name): UrlPath<String>) -> Response {
-    let result = ask(&ctx, |reply| Request::Status {
-        service: Some(name),
+async fn show(
+    State(ctx): State<Ctx>,
+    UrlPath(name): UrlPath<String>,
+    query: Result<Query<StatusQuery>, QueryRejection>,
+) -> Response {
+    let usage = match query {
+        Ok(Query(q)) => q.usage.unwrap_or(false),
+        Err(e) => return bad_query(e),
+    };
+    let result = statuses(&ctx, Some(name), usage).await;
+    result.map(|mut list| Json(list.remove(0))).into_response()
+}
+
+/// Status documents; with `usage`, filled from /proc on a blocking thread, so the loop
+/// only hands over what it owns.
+async fn statuses(
+    ctx: &Ctx,
+    service: Option<String>,
+    usage: bool,
+) -> Result<Vec<ServiceStatus>, ApiError> {
+    if !usage {
+        return ask(ctx, |reply| Request::Status { service, reply }).await;
+    }
+    let snapshot = ask(ctx, |reply| Request::Usage { service, reply }).await?;
+    let sampler = ctx.sampler.clone();
+    sample(move || sampler.fill(snapshot)).await
+}
+
+/// Prometheus text format (0.0.4), generated for each scrape: every instance's state,
+/// restarts, failures, uptime, CPU and memory, and steward's own.
+#[utoipa::path(get, path = "/v1/metrics", tag = "services",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain; version=0.0.4", body = String)))]
+async fn metrics(State(ctx): State<Ctx>) -> Response {
+    let snapshot: Snapshot = match ask(&ctx, |reply| Request::Usage {
+        service: None,
         reply,
     })
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let sampler = ctx.sampler.clone();
+    let text = sample(move || {
+        let services = sampler.fill(snapshot);
+        let own = crate::usage::own();
+        crate::metrics::render(&services, own.as_ref(), env!("CARGO_PKG_VERSION"))
+    })
     .await;
-    result.map(|mut list| Json(list.remove(0))).into_response()
+    match text {
+        Ok(text) => ([(CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Runs a /proc reader on tokio's blocking threads.
+async fn sample<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(500, format!("reading usage failed: {e}")))
+}
+
+fn bad_query(e: QueryRejection) -> Response {
+    ApiError::new(400, format!("bad query string: {}", e.body_text())).into_response()
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

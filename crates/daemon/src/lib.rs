@@ -30,6 +30,7 @@ pub mod clock;
 pub mod events;
 pub mod guard;
 pub mod journal;
+pub mod metrics;
 pub mod notify;
 pub mod paths;
 pub mod probe;
@@ -38,6 +39,7 @@ pub mod reloader;
 mod sse;
 mod status;
 pub mod supervisor;
+pub mod usage;
 pub mod validate;
 
 use std::path::PathBuf;

@@ -71,6 +71,7 @@ fn instance(
         }),
         probes,
         watchdog_seconds: inst.watchdog.map(|d| d.as_secs_f64()),
+        usage: None,
     }
 }
 

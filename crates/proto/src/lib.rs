@@ -7,6 +7,9 @@ use utoipa::ToSchema;
 mod events;
 pub use events::{Event, EventBody, JournalStatus};
 
+mod usage;
+pub use usage::Usage;
+
 /// The lifecycle state of one instance, as the API spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -73,6 +76,10 @@ pub struct InstanceStatus {
     pub probes: Vec<ProbeStatus>,
     /// The watchdog period in seconds, while one is set.
     pub watchdog_seconds: Option<f64>,
+    /// What the run's processes use; only when the request asks (`?usage=true`) and a
+    /// process runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage: Option<Usage>,
 }
 
 /// The notify protocol's view of an instance (`NOTIFY_SOCKET`).

@@ -13,4 +13,5 @@ mod recovery;
 mod reload;
 mod stopping;
 mod tasks;
+mod usage;
 mod users;

@@ -8,6 +8,7 @@ use tracing::info;
 use super::{Key, Supervisor};
 use crate::reloader::{Loaded, Trigger};
 use crate::status;
+use crate::usage;
 
 /// What the API asks of the loop. Each carries its reply: a ticket that resolves once the
 /// request has been applied.
@@ -37,6 +38,11 @@ pub enum Request {
     },
     Config {
         reply: oneshot::Sender<Result<ConfigStatus, ApiError>>,
+    },
+    /// Status documents with what to sample for usage (read by the API, off the loop).
+    Usage {
+        service: Option<String>,
+        reply: oneshot::Sender<Result<usage::Snapshot, ApiError>>,
     },
 }
 
@@ -119,6 +125,9 @@ impl Supervisor {
             Request::Reload { read, batch } => self.on_reload(read, batch),
             Request::Config { reply } => {
                 let _ = reply.send(Ok(self.config_status()));
+            }
+            Request::Usage { service, reply } => {
+                let _ = reply.send(self.usage_snapshot(service));
             }
             Request::Control {
                 service,
@@ -273,6 +282,26 @@ impl Supervisor {
             .get(name)
             .ok_or_else(|| unknown_service(name))?;
         Ok(status::service(rt, &self.clock, self.clock.now()))
+    }
+}
+
+impl Supervisor {
+    /// What the API needs to read usage: the documents, and the pids and cgroups they are
+    /// about, from one moment of the loop.
+    fn usage_snapshot(&self, service: Option<String>) -> Result<usage::Snapshot, ApiError> {
+        let services = self.status(service.as_deref())?;
+        let targets = match &service {
+            Some(name) => self
+                .services
+                .get(name)
+                .map_or_else(Vec::new, |rt| usage::targets(rt).collect()),
+            None => self.services.values().flat_map(usage::targets).collect(),
+        };
+        Ok(usage::Snapshot {
+            services,
+            targets,
+            all: service.is_none(),
+        })
     }
 }
 
