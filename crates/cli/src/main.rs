@@ -60,8 +60,12 @@ enum Command {
         #[arg(long)]
         json: bool,
         /// Also show threads, open fds and processes per instance.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "no_usage")]
         wide: bool,
+        /// Leave out resource usage (CPU, memory): no /proc reads, the fastest answer for
+        /// scripts that poll many services.
+        #[arg(long)]
+        no_usage: bool,
         /// Show a new snapshot every interval until Ctrl-C.
         #[arg(short, long)]
         watch: bool,
@@ -139,6 +143,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             name,
             json,
             wide,
+            no_usage,
             watch,
             interval,
         } => status::run(&status::Args {
@@ -146,6 +151,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             name: name.as_deref(),
             json: *json,
             wide: *wide,
+            usage: !*no_usage,
             watch: watch.then_some(*interval),
         }),
         Command::Start(args) => control(&cli, "start", args),

@@ -18,6 +18,8 @@ pub struct Args<'a> {
     pub name: Option<&'a str>,
     pub json: bool,
     pub wide: bool,
+    /// Ask for resource usage (read from /proc by the daemon for this request).
+    pub usage: bool,
     /// `Some(interval)` with `--watch`.
     pub watch: Option<Duration>,
 }
@@ -65,13 +67,17 @@ async fn once(args: &Args<'_>) -> Result<ExitCode> {
 }
 
 async fn fetch(args: &Args<'_>) -> Result<Vec<ServiceStatus>> {
+    let query = if args.usage { "?usage=true" } else { "" };
     match args.name {
         Some(n) => {
-            let path = format!("/v1/services/{}?usage=true", encode(n));
+            let path = format!("/v1/services/{}{query}", encode(n));
             let one: ServiceStatus = client::call_json(args.socket, Method::GET, &path).await?;
             Ok(vec![one])
         }
-        None => client::call_json(args.socket, Method::GET, "/v1/services?usage=true").await,
+        None => {
+            let path = format!("/v1/services{query}");
+            client::call_json(args.socket, Method::GET, &path).await
+        }
     }
 }
 

@@ -378,3 +378,27 @@ command = ["{fixture}", "--record", "{dir}/forker.log", "--fork-grandchild"]
         "{u:?}"
     );
 }
+
+#[test]
+fn no_usage_leaves_the_columns_and_the_proc_reads_out() {
+    let d = Daemon::start(
+        r#"
+[service.web]
+command = ["{fixture}"]
+"#,
+    );
+    d.wait_instance("web", 0, "web running", |i| {
+        i.state == steward_proto::State::Running
+    });
+    let with = d.ok(&["status"]);
+    assert!(with.contains("CPU%"), "{with}");
+    let without = d.ok(&["status", "--no-usage"]);
+    assert!(
+        !without.contains("CPU%") && !without.contains("MEM"),
+        "{without}"
+    );
+    let doc: Vec<steward_proto::ServiceStatus> =
+        serde_json::from_str(&d.ok(&["status", "--json", "--no-usage"])).unwrap();
+    assert!(doc[0].instances[0].usage.is_none());
+    assert!(doc[0].instances[0].pid.is_some());
+}
