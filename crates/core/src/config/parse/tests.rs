@@ -652,6 +652,7 @@ proptest::proptest! {
 
 mod depends;
 mod full;
+mod log;
 mod pause;
 mod readiness;
 mod tasks;
