@@ -4,14 +4,27 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
-use hyper::{Method, Request, StatusCode};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 
 /// One request; returns the status and the body. A socket that cannot be reached is an
 /// error with one line saying which and why.
 pub async fn call(socket: &Path, method: Method, path: &str) -> Result<(StatusCode, Bytes)> {
+    let resp = send(socket, method, path).await?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .context("reading steward's answer")?
+        .to_bytes();
+    Ok((status, body))
+}
+
+/// One request; returns the answer with its body still to be read, for streamed answers.
+pub async fn send(socket: &Path, method: Method, path: &str) -> Result<Response<Incoming>> {
     let stream = UnixStream::connect(socket).await.map_err(|e| {
         let why = match e.kind() {
             std::io::ErrorKind::NotFound => "no such socket; is `steward up` running?".to_string(),
@@ -32,18 +45,10 @@ pub async fn call(socket: &Path, method: Method, path: &str) -> Result<(StatusCo
         .uri(path)
         .header("host", "steward")
         .body(Empty::<Bytes>::new())?;
-    let resp = sender
+    sender
         .send_request(req)
         .await
-        .context("steward closed the connection")?;
-    let status = resp.status();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .context("reading steward's answer")?
-        .to_bytes();
-    Ok((status, body))
+        .context("steward closed the connection")
 }
 
 /// Calls and decodes a JSON answer; an error status becomes an error with the API's message.

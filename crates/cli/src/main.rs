@@ -1,6 +1,7 @@
 //! `steward`: the daemon (`steward up`) and its command-line client (everything else).
 
 mod client;
+mod logs;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +48,9 @@ enum Command {
         /// Run the built-in demo configuration instead of a config file.
         #[arg(long, conflicts_with = "config")]
         demo: bool,
+        /// Also print every captured line to stdout, as `name:instance | line`.
+        #[arg(long)]
+        echo_logs: bool,
     },
     /// Check a config file and print every problem with its line and column.
     Check,
@@ -86,6 +90,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show services' captured output (stdout, and stderr unless it is kept apart).
+    Logs(logs::LogsArgs),
     #[command(name = "__guard", hide = true)]
     Guard,
 }
@@ -118,7 +124,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Guard => Ok(ExitCode::from(steward_daemon::guard::guard_main() as u8)),
         Command::Check => check(&cli),
-        Command::Up { demo } => up(&cli, *demo),
+        Command::Up { demo, echo_logs } => up(&cli, *demo, *echo_logs),
         Command::Status { name, json } => {
             let socket = socket_path(&cli, None);
             let path = match name {
@@ -157,6 +163,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => reload(&cli, *dry_run, !*no_wait, *json),
         Command::Config { json } => show_config(&cli, *json),
+        Command::Logs(args) => logs::run(&socket_path(&cli, None), args),
     }
 }
 
@@ -422,7 +429,7 @@ fn check(cli: &Cli) -> Result<ExitCode> {
     }
 }
 
-fn up(cli: &Cli, demo: bool) -> Result<ExitCode> {
+fn up(cli: &Cli, demo: bool, echo_logs: bool) -> Result<ExitCode> {
     init_logging();
     let (config, config_path, source) = if demo {
         let config = config::parse("<built-in demo>", DEMO)
@@ -465,6 +472,7 @@ fn up(cli: &Cli, demo: bool) -> Result<ExitCode> {
         source,
         socket,
         state_dir,
+        echo_logs,
     }))?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

@@ -78,7 +78,7 @@ pub fn format_size(bytes: u64) -> String {
     UNITS
         .iter()
         .rev()
-        .find(|(_, per)| bytes % per == 0)
+        .find(|(_, per)| bytes.is_multiple_of(*per))
         .map(|(unit, per)| format!("{}{unit}", bytes / per))
         .unwrap_or_else(|| format!("{bytes}B"))
 }

@@ -65,8 +65,8 @@ impl IntoResponse for ApiError {
 }
 
 #[derive(Clone)]
-struct Ctx {
-    loop_tx: mpsc::Sender<Request>,
+pub(crate) struct Ctx {
+    pub(crate) loop_tx: mpsc::Sender<Request>,
     /// `None` when there is no config file to reload (the built-in demo).
     reload_tx: Option<mpsc::Sender<Trigger>>,
     owner_uid: u32,
@@ -122,6 +122,7 @@ fn router(ctx: Ctx) -> Router {
         .route("/v1/config", get(config))
         .route("/v1/reload", post(reload))
         .route("/v1/services/{name}/{action}", post(control))
+        .route("/v1/services/{name}/logs", get(crate::logs::api::logs))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(ctx)

@@ -36,6 +36,14 @@ pub enum Request {
     Config {
         reply: oneshot::Sender<Result<ConfigStatus, ApiError>>,
     },
+    /// Where an instance's captured output is (the API reads the files itself).
+    Logs {
+        service: String,
+        instance: Option<u32>,
+        output: crate::logs::Output,
+        follow: bool,
+        reply: oneshot::Sender<Result<crate::logs::Source, ApiError>>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +115,15 @@ impl Supervisor {
             Request::Reload { read, batch } => self.on_reload(read, batch),
             Request::Config { reply } => {
                 let _ = reply.send(Ok(self.config_status()));
+            }
+            Request::Logs {
+                service,
+                instance,
+                output,
+                follow,
+                reply,
+            } => {
+                let _ = reply.send(self.log_source(&service, instance, output, follow));
             }
             Request::Control {
                 service,

@@ -13,6 +13,7 @@
 mod boot;
 mod control;
 mod health;
+mod logs;
 mod order;
 mod reload;
 
@@ -138,6 +139,8 @@ pub struct Supervisor {
     reload_work: reload::Work,
     /// Where SIGHUP asks for a reload; `None` without a config file.
     reload_tx: Option<mpsc::Sender<Trigger>>,
+    /// Makes the instances' log pipes; `None`: output is not captured.
+    logs: Option<crate::logs::Logs>,
 }
 
 impl Supervisor {
@@ -176,6 +179,7 @@ impl Supervisor {
             active,
             reload_work: reload::Work::default(),
             reload_tx,
+            logs: None,
         };
         (sup, Receivers { events: events_rx })
     }
@@ -408,6 +412,8 @@ impl Supervisor {
                 }
             }
             launch.cgroup_procs = io.cgroup.as_ref().map(|dir| dir.join("cgroup.procs"));
+            // steward's copies of the write ends close once the child has its own.
+            let _writers = logs::prepare(self.logs.as_mut(), spec, key, io, &mut launch)?;
             let pid =
                 process::spawn(&launch).map_err(|e| spawn_error(&spec.process.command, &e))?;
             io.expected_uid = launch
