@@ -4,6 +4,7 @@ mod harness;
 
 mod cli;
 mod config_errors;
+mod logs;
 mod order;
 mod pause;
 mod probes;
