@@ -1357,6 +1357,9 @@ def w_logs(ctx, tool):
                 break
             time.sleep(0.01)
         cpu1 = daemon_cpu_ns(pid)
+        # The writer's own CPU (it is still alive, paused): near its whole time when it,
+        # not the supervisor, sets the pace.
+        writer_cpu = cpu_ns_schedstat(int(done[1]))
         captured = bytes_in(captured_files(sup, tool))
         secs = (t_done or time.monotonic()) - t0
         res.update({
@@ -1366,6 +1369,7 @@ def w_logs(ctx, tool):
             "cpu_s": round((cpu1 - cpu0) / 1e9, 3),
             "cpu_ms_per_mb": (cpu1 - cpu0) / 1e6 / (captured / 1e6) if captured else None,
             "files": len(captured_files(sup, tool)),
+            "writer_cpu_s": None if writer_cpu is None else round(writer_cpu / 1e9, 3),
         })
     finally:
         finish(ctx, sup, res)
@@ -1813,7 +1817,8 @@ def report(ctx, R, info, versions):
             ["**bytes lost** (written − in the files)"] + [cell(g(w, t), lambda r: f"{r['lost']:,}") for t in tools] + ["0", verdict(okl)],
             ["bytes written by the probe"] + [cell(g(w, t), lambda r: f"{r['written']:,} in {r['writer_s']:.2f} s") for t in tools] + ["", ""],
             ["time until the files held it all"] + [cell(g(w, t), lambda r: fmt_s(r["capture_s"])) for t in tools] + ["", ""],
-            ["daemon CPU time over that"] + [cell(g(w, t), lambda r: fmt_s(r["cpu_s"])) for t in tools] + ["", ""]]
+            ["daemon CPU time over that"] + [cell(g(w, t), lambda r: fmt_s(r["cpu_s"])) for t in tools] + ["", ""],
+            ["the probe's own CPU time (writing)"] + [cell(g(w, t), lambda r: fmt_s(r.get("writer_cpu_s"))) for t in tools] + ["", ""]]
     if st and sv and st.get("rate_bps") and sv.get("rate_bps"):
         rows.append(["steward / supervisord, bytes/s", f"{st['rate_bps'] / sv['rate_bps']:.1f}×", "", "", "≥ 5×", ""])
     table("9. Log capture: one service writing as fast as it can", [], rows,
@@ -1826,7 +1831,8 @@ def report(ctx, R, info, versions):
           "until the files held every byte written (or stopped growing for 2 s). CPU = the daemon's "
           "utime+stime over the same span (/proc/PID/task/*/schedstat: steward with all its threads, "
           "`supervisord`, PM2's God daemon), per 1,000,000 bytes captured. Lost = bytes the probe says it "
-          "wrote − bytes in the files. The files are on the scratch dir's file system (page cache, then disk).")
+          "wrote − bytes in the files. The files are on the scratch dir's file system (page cache, then disk). "
+          "The probe's CPU time near its whole writing time means the writer, not the supervisor, set the pace.")
 
     # Extras: stop time, leftovers, notes
     rows = []

@@ -238,3 +238,121 @@ pub struct Source {
     /// `None` when the instance has no pipe yet (and no follow was asked).
     pub progress: Option<watch::Receiver<Progress>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+    }
+
+    /// Waits (at most 20 s) until the stream has taken `bytes` from its pipe.
+    fn wait_written(progress: &mut watch::Receiver<Progress>, bytes: u64) -> Progress {
+        runtime().block_on(async {
+            let wait = progress.wait_for(|p| p.written >= bytes);
+            let p = tokio::time::timeout(Duration::from_secs(20), wait).await;
+            *p.expect("in time").expect("stream alive")
+        })
+    }
+
+    fn spec(max_size: u64, keep: u32) -> LogSpec {
+        LogSpec {
+            max_size,
+            keep,
+            ..LogSpec::default()
+        }
+    }
+
+    #[test]
+    fn the_thread_captures_each_start_into_the_same_files_and_says_so() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut logs, thread) = start(tmp.path(), false).unwrap();
+        let inst = logs.open("svc", 0, &spec(4096, 2)).unwrap();
+        let mut progress = inst.progress(Output::Out).unwrap();
+        // Two runs, one pipe.
+        for _ in 0..2 {
+            let w = inst.writers().unwrap();
+            assert!(w.err.is_none(), "merged");
+            std::fs::File::from(w.out).write_all(&[b'x'; 5000]).unwrap();
+        }
+        let p = wait_written(&mut progress, 10_000);
+        assert_eq!(p.rotations, 2);
+        let dir = tmp.path().join("logs/svc");
+        let size = |n: &str| std::fs::metadata(dir.join(n)).unwrap().len();
+        assert_eq!(
+            (size("0.log.2"), size("0.log.1"), size("0.log")),
+            (4096, 4096, 1808)
+        );
+        drop(inst);
+        thread.finish();
+    }
+
+    #[test]
+    fn output_that_cannot_be_written_waits_in_the_pipe_and_is_not_lost() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A file where the service's directory goes: every write fails until it is gone.
+        std::fs::create_dir(tmp.path().join("logs")).unwrap();
+        let blocker = tmp.path().join("logs/svc");
+        std::fs::write(&blocker, "").unwrap();
+        let (mut logs, thread) = start(tmp.path(), false).unwrap();
+        let mut separate = spec(10 << 20, 5);
+        separate.stderr = StderrMode::Separate;
+        let inst = logs.open("svc", 3, &separate).unwrap();
+        let w = inst.writers().unwrap();
+        // More than a pipe holds: the writer blocks until the directory can be made.
+        let total = 1 << 20;
+        let writer = std::thread::spawn(move || {
+            std::fs::File::from(w.err.unwrap())
+                .write_all(&vec![b'e'; total])
+                .unwrap();
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !writer.is_finished(),
+            "the pipe is full and the writer waits"
+        );
+        std::fs::remove_file(&blocker).unwrap();
+        writer.join().unwrap();
+        let mut progress = inst.progress(Output::Err).unwrap();
+        wait_written(&mut progress, total as u64);
+        let got = std::fs::read(tmp.path().join("logs/svc/3.err.log")).unwrap();
+        assert_eq!(got.len(), total);
+        assert!(got.iter().all(|&b| b == b'e'));
+        drop(inst);
+        thread.finish();
+    }
+
+    #[test]
+    fn a_retune_to_timestamps_stamps_the_next_lines() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (mut logs, thread) = start(tmp.path(), false).unwrap();
+        let mut inst = logs.open("svc", 0, &spec(1 << 20, 5)).unwrap();
+        let mut progress = inst.progress(Output::Out).unwrap();
+        std::fs::File::from(inst.writers().unwrap().out)
+            .write_all(b"plain\n")
+            .unwrap();
+        wait_written(&mut progress, 6);
+        inst.retune(&LogSpec {
+            timestamps: true,
+            ..spec(1 << 20, 5)
+        });
+        std::fs::File::from(inst.writers().unwrap().out)
+            .write_all(b"stamped\n")
+            .unwrap();
+        wait_written(&mut progress, 14);
+        drop(inst);
+        thread.finish();
+        let text = std::fs::read_to_string(tmp.path().join("logs/svc/0.log")).unwrap();
+        let (first, second) = text.split_once('\n').unwrap();
+        assert_eq!(first, "plain");
+        assert!(lines::stamp_of(second.as_bytes()).is_some(), "{second}");
+        assert!(second.ends_with(" stamped\n"), "{second}");
+    }
+}
