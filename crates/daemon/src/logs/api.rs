@@ -163,13 +163,14 @@ async fn produce(
         dir,
         name,
         keep,
-        mut progress,
+        progress,
         ..
     } = source;
-    // Seen before reading: anything written from now on wakes the follower.
-    if let Some(p) = &mut progress {
-        p.borrow_and_update();
-    }
+    // Subscribed before reading: anything written from now on wakes the follower.
+    let progress = match (follow, progress) {
+        (true, Some(s)) => s.watch().await,
+        _ => None,
+    };
     let history_tx = tx.clone();
     let what = dir.join(&name).display().to_string();
     let history = tokio::task::spawn_blocking(move || {

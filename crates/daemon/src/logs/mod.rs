@@ -119,7 +119,6 @@ impl Logs {
         let settings = Settings::of(spec);
         let mut end = |output: Output| -> io::Result<End> {
             let pipe = Pipe::new()?;
-            let (tx, progress) = watch::channel(Progress::default());
             let id = self.next_id;
             self.next_id += 1;
             let file = RotatingFile::new(self.dir(service), output.file_name(index));
@@ -127,12 +126,12 @@ impl Logs {
                 Output::Out => format!("{service}:{index}"),
                 Output::Err => format!("{service}:{index} (stderr)"),
             };
-            let stream = Stream::new(pipe.read.clone(), file, label, settings, tx);
+            let stream = Stream::new(pipe.read.clone(), file, label, settings);
             self.handle.send(Command::Add {
                 id,
                 stream: Box::new(stream),
             });
-            Ok(End { id, pipe, progress })
+            Ok(End { id, pipe })
         };
         let out = end(Output::Out)?;
         let err = match spec.stderr {
@@ -152,7 +151,6 @@ impl Logs {
 struct End {
     id: u64,
     pipe: Pipe,
-    progress: watch::Receiver<Progress>,
 }
 
 /// An instance's pipes, kept across its runs; dropping them closes them once drained.
@@ -200,12 +198,16 @@ impl InstanceLogs {
         }
     }
 
-    /// The watch of `output`, when the instance has it.
-    pub fn progress(&self, output: Output) -> Option<watch::Receiver<Progress>> {
-        match output {
-            Output::Out => Some(self.out.progress.clone()),
-            Output::Err => self.err.as_ref().map(|e| e.progress.clone()),
-        }
+    /// Where to ask for the progress watch of `output`, when the instance has it.
+    pub fn subscription(&self, output: Output) -> Option<Subscription> {
+        let end = match output {
+            Output::Out => Some(&self.out),
+            Output::Err => self.err.as_ref(),
+        }?;
+        Some(Subscription {
+            id: end.id,
+            handle: self.handle.clone(),
+        })
     }
 }
 
@@ -227,6 +229,27 @@ impl std::fmt::Debug for InstanceLogs {
     }
 }
 
+/// A stream's progress watch, to be asked for (from the log thread, off the loop).
+pub struct Subscription {
+    id: u64,
+    handle: Handle,
+}
+
+impl Subscription {
+    /// The watch; `None` when the stream has gone meanwhile.
+    pub async fn watch(self) -> Option<watch::Receiver<Progress>> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.handle.send(Command::Subscribe { id: self.id, reply });
+        answer.await.ok()
+    }
+}
+
+impl std::fmt::Debug for Subscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Subscription({})", self.id)
+    }
+}
+
 /// Where one stream's files are, for the API's readers.
 #[derive(Debug)]
 pub struct Source {
@@ -236,7 +259,7 @@ pub struct Source {
     pub keep: u32,
     pub timestamps: bool,
     /// `None` when the instance has no pipe yet (and no follow was asked).
-    pub progress: Option<watch::Receiver<Progress>>,
+    pub progress: Option<Subscription>,
 }
 
 #[cfg(test)]
@@ -254,8 +277,9 @@ mod tests {
     }
 
     /// Waits (at most 20 s) until the stream has taken `bytes` from its pipe.
-    fn wait_written(progress: &mut watch::Receiver<Progress>, bytes: u64) -> Progress {
+    fn wait_written(inst: &InstanceLogs, output: Output, bytes: u64) -> Progress {
         runtime().block_on(async {
+            let mut progress = inst.subscription(output).unwrap().watch().await.unwrap();
             let wait = progress.wait_for(|p| p.written >= bytes);
             let p = tokio::time::timeout(Duration::from_secs(20), wait).await;
             *p.expect("in time").expect("stream alive")
@@ -275,14 +299,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (mut logs, thread) = start(tmp.path(), false).unwrap();
         let inst = logs.open("svc", 0, &spec(4096, 2)).unwrap();
-        let mut progress = inst.progress(Output::Out).unwrap();
         // Two runs, one pipe.
         for _ in 0..2 {
             let w = inst.writers().unwrap();
             assert!(w.err.is_none(), "merged");
             std::fs::File::from(w.out).write_all(&[b'x'; 5000]).unwrap();
         }
-        let p = wait_written(&mut progress, 10_000);
+        let p = wait_written(&inst, Output::Out, 10_000);
         assert_eq!(p.rotations, 2);
         let dir = tmp.path().join("logs/svc");
         let size = |n: &str| std::fs::metadata(dir.join(n)).unwrap().len();
@@ -320,8 +343,7 @@ mod tests {
         );
         std::fs::remove_file(&blocker).unwrap();
         writer.join().unwrap();
-        let mut progress = inst.progress(Output::Err).unwrap();
-        wait_written(&mut progress, total as u64);
+        wait_written(&inst, Output::Err, total as u64);
         let got = std::fs::read(tmp.path().join("logs/svc/3.err.log")).unwrap();
         assert_eq!(got.len(), total);
         assert!(got.iter().all(|&b| b == b'e'));
@@ -334,11 +356,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (mut logs, thread) = start(tmp.path(), false).unwrap();
         let mut inst = logs.open("svc", 0, &spec(1 << 20, 5)).unwrap();
-        let mut progress = inst.progress(Output::Out).unwrap();
         std::fs::File::from(inst.writers().unwrap().out)
             .write_all(b"plain\n")
             .unwrap();
-        wait_written(&mut progress, 6);
+        wait_written(&inst, Output::Out, 6);
         inst.retune(&LogSpec {
             timestamps: true,
             ..spec(1 << 20, 5)
@@ -346,7 +367,7 @@ mod tests {
         std::fs::File::from(inst.writers().unwrap().out)
             .write_all(b"stamped\n")
             .unwrap();
-        wait_written(&mut progress, 14);
+        wait_written(&inst, Output::Out, 14);
         drop(inst);
         thread.finish();
         let text = std::fs::read_to_string(tmp.path().join("logs/svc/0.log")).unwrap();

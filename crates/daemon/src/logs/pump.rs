@@ -46,10 +46,13 @@ pub struct Stream {
     /// `service:instance`, the prefix of echoed lines.
     pub label: String,
     pub settings: Settings,
-    pub progress: watch::Sender<Progress>,
+    /// Made when a follower first subscribes, dropped when the last one has gone: most
+    /// streams are never followed, and a watch is some 500 bytes.
+    progress: Option<watch::Sender<Progress>>,
     /// Bytes taken from the pipe since the stream was made.
     written: u64,
-    lines: Assembler,
+    /// Only while lines matter (timestamps, echo).
+    lines: Option<Box<Assembler>>,
     /// Splice is still worth trying (the file system has not refused it).
     splice: bool,
     /// In the thread's queue of streams to serve.
@@ -57,9 +60,8 @@ pub struct Stream {
     /// Its instance is gone: drained, then dropped.
     pub closing: bool,
     pub last_write: Instant,
-    /// The error being retried, reported once.
-    failing: Option<String>,
-    pub retry_at: Option<Instant>,
+    /// The error being retried (reported once), and when to try again.
+    failing: Option<Box<(String, Instant)>>,
 }
 
 /// How a turn ended.
@@ -95,39 +97,41 @@ impl Stream {
         file: RotatingFile,
         label: String,
         settings: Settings,
-        progress: watch::Sender<Progress>,
     ) -> Stream {
         Stream {
             read,
             file,
             label,
             settings,
-            progress,
+            progress: None,
             written: 0,
-            lines: Assembler::default(),
+            lines: None,
             splice: true,
             queued: false,
             closing: false,
             last_write: Instant::now(),
             failing: None,
-            retry_at: None,
         }
+    }
+
+    /// When a failed write is to be tried again.
+    pub fn retry_at(&self) -> Option<Instant> {
+        self.failing.as_ref().map(|f| f.1)
     }
 
     /// Moves up to `budget` bytes from the pipe to the files (and to `scratch.echo` when
     /// `echo`).
     pub fn pump(&mut self, budget: u64, echo: bool, scratch: &mut Scratch) -> Turn {
-        if self.retry_at.is_some_and(|t| Instant::now() < t) {
+        if self.retry_at().is_some_and(|t| Instant::now() < t) {
             return Turn::Failed;
         }
-        let before = (self.progress.borrow().written, self.file.rotations);
+        let before = (self.written, self.file.rotations);
         let result = self.turn(budget, echo, scratch);
         let turn = match result {
             Ok(turn) => {
-                if let Some(e) = self.failing.take() {
-                    info!("{}: logs are written again (after: {e})", self.label);
+                if let Some(f) = self.failing.take() {
+                    info!("{}: logs are written again (after: {})", self.label, f.0);
                 }
-                self.retry_at = None;
                 turn
             }
             Err(e) => {
@@ -140,21 +144,42 @@ impl Stream {
                         RETRY.as_secs()
                     );
                 }
-                self.failing = Some(e.to_string());
-                self.retry_at = Some(Instant::now() + RETRY);
+                self.failing = Some(Box::new((e.to_string(), Instant::now() + RETRY)));
                 Turn::Failed
             }
         };
-        let rotations = self.file.rotations;
-        if rotations != before.1 || self.written != before.0 {
-            let written = self.written;
-            self.progress.send_modify(|p| {
-                p.written = written;
-                p.rotations = rotations;
-            });
+        if (self.written, self.file.rotations) != before {
+            self.publish();
             self.last_write = Instant::now();
         }
         turn
+    }
+
+    fn progress_now(&self) -> Progress {
+        Progress {
+            written: self.written,
+            rotations: self.file.rotations,
+        }
+    }
+
+    /// Tells the followers, if any, what the stream has written.
+    fn publish(&mut self) {
+        let now = self.progress_now();
+        if let Some(tx) = &self.progress {
+            if tx.receiver_count() == 0 {
+                self.progress = None;
+            } else {
+                tx.send_modify(|p| *p = now);
+            }
+        }
+    }
+
+    /// A follower's view of the stream's progress.
+    pub fn subscribe(&mut self) -> watch::Receiver<Progress> {
+        let now = self.progress_now();
+        self.progress
+            .get_or_insert_with(|| watch::channel(now).0)
+            .subscribe()
     }
 
     fn turn(&mut self, budget: u64, echo: bool, scratch: &mut Scratch) -> io::Result<Turn> {
@@ -162,14 +187,18 @@ impl Stream {
         let line_mode = self.settings.timestamps || echo;
         // What an earlier turn could not write goes first.
         self.file.flush(r)?;
-        if !line_mode {
+        if !line_mode && let Some(mut lines) = self.lines.take() {
             // Lines no longer matter (a reload turned timestamps off): a held partial line
             // goes out before raw bytes follow it.
-            self.lines.flush(&mut |p| self.file.push_raw(p.bytes, r));
+            lines.flush(&mut |p| self.file.push_raw(p.bytes, r));
             self.file.flush(r)?;
         }
         let mut moved = 0u64;
         let mut turn = Turn::More;
+        // An event with nothing to read (the last writer left): no file to create or open.
+        if !self.file.is_open() && !self.file.has_pending() && self.pipe_is_empty() {
+            return Ok(Turn::Drained);
+        }
         while moved < budget {
             if !line_mode && self.splice {
                 match self.splice_once(budget - moved)? {
@@ -191,12 +220,13 @@ impl Stream {
             };
             if n == 0 {
                 // Empty, or no writer: a partial line waits no longer.
-                let file = &mut self.file;
-                let label = &self.label;
-                let timestamps = self.settings.timestamps;
-                let echo_buf = &mut scratch.echo;
-                self.lines
-                    .flush(&mut |p| put_piece(file, echo_buf, label, timestamps, echo, r, p));
+                if let Some(lines) = &mut self.lines {
+                    let file = &mut self.file;
+                    let label = &self.label;
+                    let timestamps = self.settings.timestamps;
+                    let echo_buf = &mut scratch.echo;
+                    lines.flush(&mut |p| put_piece(file, echo_buf, label, timestamps, echo, r, p));
+                }
                 turn = Turn::Drained;
                 break;
             }
@@ -204,11 +234,12 @@ impl Stream {
             self.written += n as u64;
             let data = &scratch.read[..n];
             if line_mode {
+                let lines = self.lines.get_or_insert_default();
                 let file = &mut self.file;
                 let label = &self.label;
                 let timestamps = self.settings.timestamps;
                 let echo_buf = &mut scratch.echo;
-                self.lines.feed(data, Stamp::now(), &mut |p| {
+                lines.feed(data, Stamp::now(), &mut |p| {
                     put_piece(file, echo_buf, label, timestamps, echo, r, p)
                 });
             } else {
@@ -220,6 +251,13 @@ impl Stream {
         }
         self.file.flush(r)?;
         Ok(turn)
+    }
+
+    fn pipe_is_empty(&self) -> bool {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int.
+        let r = unsafe { libc::ioctl(self.read.as_raw_fd(), libc::FIONREAD, &mut n) };
+        r == 0 && n == 0
     }
 
     /// One splice of at most `max` bytes into the file: `Some(0)` when the pipe is empty,

@@ -41,6 +41,11 @@ pub enum Command {
         id: u64,
         settings: Settings,
     },
+    /// A follower wants the stream's progress watch.
+    Subscribe {
+        id: u64,
+        reply: tokio::sync::oneshot::Sender<tokio::sync::watch::Receiver<super::Progress>>,
+    },
     /// The instance is gone: drain the pipe, then drop it.
     Close {
         id: u64,
@@ -92,7 +97,8 @@ struct Worker {
     epoll: Epoll,
     wake: Arc<Wake>,
     rx: mpsc::Receiver<Command>,
-    streams: HashMap<u64, Stream>,
+    /// Boxed: the table holds a pointer per slot, not a whole stream.
+    streams: HashMap<u64, Box<Stream>>,
     /// Streams to serve, in order.
     ready: VecDeque<u64>,
     /// Streams waiting to try a failed write again.
@@ -141,7 +147,7 @@ impl Worker {
         let retry = self
             .retrying
             .iter()
-            .filter_map(|id| self.streams.get(id)?.retry_at)
+            .filter_map(|id| self.streams.get(id)?.retry_at())
             .min();
         let next = match (retry, self.next_sweep) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -164,13 +170,18 @@ impl Worker {
                     if let Err(e) = self.epoll.add(stream.read.as_raw_fd(), id) {
                         error!("{}: cannot watch its log pipe: {e}", stream.label);
                     }
-                    self.streams.insert(id, *stream);
+                    self.streams.insert(id, stream);
                     // It may hold data already.
                     self.enqueue(id);
                 }
                 Command::Settings { id, settings } => {
                     if let Some(s) = self.streams.get_mut(&id) {
                         s.retune(settings);
+                    }
+                }
+                Command::Subscribe { id, reply } => {
+                    if let Some(s) = self.streams.get_mut(&id) {
+                        let _ = reply.send(s.subscribe());
                     }
                 }
                 Command::Close { id } => {
@@ -246,7 +257,7 @@ impl Worker {
             .filter(|id| {
                 self.streams
                     .get(id)
-                    .is_none_or(|s| s.retry_at.is_none_or(|t| t <= now))
+                    .is_none_or(|s| s.retry_at().is_none_or(|t| t <= now))
             })
             .collect();
         self.retrying.retain(|id| !due.contains(id));

@@ -80,7 +80,7 @@ impl Supervisor {
             name: output.file_name(index),
             keep: spec.keep,
             timestamps: spec.timestamps,
-            progress: io.logs.as_ref().and_then(|l| l.progress(output)),
+            progress: io.logs.as_ref().and_then(|l| l.subscription(output)),
         })
     }
 }
