@@ -1322,6 +1322,8 @@ def w_logs(ctx, tool):
         pid = wait_until(sup.daemon_pid, 10, 0.02)
         if not pid:
             raise RuntimeError("no daemon pid")
+        # Every tool starts with the disk's write-back done, not with the last one's.
+        os.sync()
         time.sleep(0.5)  # let start-up work settle
         cpu0 = daemon_cpu_ns(pid)
         t0 = time.monotonic()
