@@ -68,36 +68,45 @@ fn a_100_mb_flood_is_captured_byte_exact_while_a_crash_loop_keeps_restarting() {
     let d = Daemon::start(&format!(
         r#"
 [service.flood]
-command = ["{{fixture}}", "--flood", "{TOTAL}"]
+command = ["{{fixture}}", "--record", "{{dir}}/flood.rec", "--flood", "{TOTAL}"]
 log = {{ max_size = "1GiB" }}
 
 [service.crashy]
-command = ["{{fixture}}", "--exit-after", "0ms", "--exit-code", "1"]
+command = ["{{fixture}}", "--record", "{{dir}}/crashy.rec", "--exit-after", "0ms", "--exit-code", "1"]
 restart = "always"
 backoff = {{ max = "0s" }}
 "#
     ));
     let file = log_file(&d, "flood", "0.log");
-    // The crash loop's restart count, sampled while the flood is still being written
-    // (the size is read after the status, so the flood was unfinished when it was taken).
-    let mut during = Vec::new();
     poll(
         "the flood to be captured",
-        || {
-            let restarts = d.instance("crashy", 0).restarts;
-            let done = size(&file) >= TOTAL;
-            if !done {
-                during.push(restarts);
-            }
-            done.then_some(())
-        },
+        || (size(&file) >= TOTAL).then_some(()),
         || format!("{} bytes so far\n{}", size(&file), d.log()),
     );
-    assert!(
-        during.len() >= 2 && during.last() > during.first(),
-        "the crash loop kept restarting during the flood: {during:?}"
-    );
     assert_pattern_file(&file, 0, TOTAL);
+    // The crash loop's starts (their own clock) between the flooder's start and the last
+    // write of its log: it kept restarting all along.
+    let from = record(&d.path("flood.rec")).starts[0].1;
+    let to = std::fs::metadata(&file)
+        .unwrap()
+        .modified()
+        .unwrap()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let starts = record(&d.path("crashy.rec")).starts;
+    let during: Vec<u128> = starts
+        .iter()
+        .map(|s| s.1)
+        .filter(|t| (from..=to).contains(t))
+        .collect();
+    assert!(
+        during.len() >= 3,
+        "crashy started {} times during the {} ms flood ({} in all)",
+        during.len(),
+        (to - from) / 1_000_000,
+        starts.len()
+    );
     // And it still does, with the flooder now idle.
     let before = d.instance("crashy", 0).restarts;
     d.wait_instance("crashy", 0, "more restarts", |i| i.restarts > before + 2);
