@@ -5,7 +5,7 @@ Normally started by bench/run.sh, which installs the peers, builds the probes an
 steward, creates the scratch directory and cleans up after us. Standard library only.
 
     bench.py --scratch DIR [--quick] [--only steward,supervisord,pm2]
-             [--workloads crash,kill,notify,many,large,reload,fanout] [--out FILE]
+             [--workloads crash,kill,notify,many,large,reload,logs,fanout] [--out FILE]
     bench.py --reap --scratch DIR      # kill everything a run in DIR left behind
 
 Every process we start (daemons, probes, PM2's God daemon) either runs an executable
@@ -36,7 +36,7 @@ ROOT = os.path.dirname(HERE)
 WORK = os.path.join(HERE, ".work")
 TOOLS = ["steward", "supervisord", "pm2"]
 # The workloads, in the order a run does them (--workloads selects some).
-WORKLOADS = ["crash", "kill", "notify", "many", "large", "reload", "fanout"]
+WORKLOADS = ["crash", "kill", "notify", "many", "large", "reload", "logs", "fanout"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 T_START = time.monotonic()
@@ -81,6 +81,10 @@ class Params:
         self.reload_limit_s = 60 if quick else 180  # all repetitions, per tool and mode
         self.reload_poll_s = 0.005  # status API polled this often
         self.reload_pause_s = 0.3  # after a repetition, before the pid check and the next
+        # Logs: one service writing stdout as fast as it is read, captured to files.
+        self.logs_s = 2 if quick else 10  # how long the probe writes
+        self.logs_drain_limit_s = 120  # after the writer stopped, for the files to catch up
+        self.logs_start_limit_s = 30
         # Event fan-out: SSE subscribers on GET /v1/events during a crash loop.
         self.fanout_subscribers = 100
         self.fanout_s = 3 if quick else 10
@@ -457,6 +461,7 @@ class Supervisord(Supervisor):
         self.sock = os.path.join(self.dir, "supervisor.sock")
         self.bin = os.path.join(WORK, "venv", "bin")
         self.env_of = {}  # program name -> {VAR: value}, for `environment=`
+        self.capture = {}  # program name -> stdout log file (rotation off); else NONE
 
     def config_text(self):
         n = len(self.services)
@@ -475,7 +480,12 @@ class Supervisord(Supervisor):
         for name, argv in self.services:
             out += [f"[program:{name}]", "command=" + " ".join(shlex.quote(a) for a in argv),
                     "autostart=true", "autorestart=true", "startsecs=0", "startretries=1000000",
-                    "stopwaitsecs=5", "stdout_logfile=NONE", "stderr_logfile=NONE"]
+                    "stopwaitsecs=5"]
+            if name in self.capture:
+                out += [f"stdout_logfile={self.capture[name]}", "stdout_logfile_maxbytes=0",
+                        "stdout_logfile_backups=0", "stderr_logfile=NONE"]
+            else:
+                out += ["stdout_logfile=NONE", "stderr_logfile=NONE"]
             env = self.env_of.get(name)
             if env:
                 out.append("environment=" + ",".join(f'{k}="{v}"' for k, v in env.items()))
@@ -512,6 +522,7 @@ class PM2(Supervisor):
         self.eco = os.path.join(self.dir, "ecosystem.json")
         self.bin = os.path.join(WORK, "npm", "node_modules", ".bin", "pm2")
         self.cli = None
+        self.capture = {}  # app name -> out_file; else /dev/null
 
     def env(self):
         return dict(self.ctx.base_env, PM2_HOME=self.home)
@@ -523,7 +534,8 @@ class PM2(Supervisor):
                 "name": name, "script": argv[0], "args": argv[1:], "interpreter": "none",
                 "exec_mode": "fork", "instances": 1, "autorestart": True, "restart_delay": 0,
                 "min_uptime": 0, "max_restarts": 1000000, "kill_timeout": 5000,
-                "out_file": "/dev/null", "error_file": "/dev/null", "merge_logs": True,
+                "out_file": self.capture.get(name, "/dev/null"), "error_file": "/dev/null",
+                "merge_logs": True,
                 "vizion": False, "pmx": False, "automation": False, "watch": False,
                 "autostart": True, "cwd": self.dir,
             })
@@ -1261,6 +1273,125 @@ def w_reload(ctx, tool, mode):
     return res
 
 
+def captured_files(sup, tool):
+    """The files holding the flood service's captured stdout, for each tool."""
+    if tool == "steward":
+        d = os.path.join(sup.dir, "state", "logs", "flood")
+        try:
+            return [os.path.join(d, f) for f in os.listdir(d) if f.startswith("0.log")]
+        except OSError:
+            return []
+    return [sup.capture["flood"]]
+
+
+def bytes_in(paths):
+    total = 0
+    for path in paths:
+        try:
+            total += os.path.getsize(path)
+        except OSError:
+            pass
+    return total
+
+
+def daemon_cpu_ns(pid):
+    """CPU time of the whole daemon process, all its threads (ns; ticks when no schedstat)."""
+    ns = cpu_ns_schedstat(pid)
+    return ns if ns is not None else cpu_ticks(pid) * 1_000_000_000 // CLK_TCK
+
+
+def w_logs(ctx, tool):
+    """One service writes stdout as fast as the supervisor reads it, for logs_s; the
+    supervisor writes it to files. Bytes/s captured, the daemon's CPU per MB, bytes lost."""
+    p = ctx.params
+    logf = ctx.fresh_log(f"logs-{tool}")
+    go = os.path.join(ctx.scratch, f"logs-go-{tool}")
+    if os.path.exists(go):
+        os.unlink(go)
+    services = [("flood", [ctx.probe, "flood", logf, str(p.logs_s), go])]
+    if tool == "steward":
+        # Sized rotation on, large enough that no file is dropped in the window.
+        sup = SUPERVISORS[tool](ctx, "logs", services, restart="never",
+                                extra=['log = { max_size = "1GiB", keep = 1000 }'])
+    else:
+        sup = SUPERVISORS[tool](ctx, "logs", services)
+        sup.capture = {"flood": os.path.join(sup.dir, "flood.out")}
+    sup.write_config()
+    res = {}
+    files = []
+    try:
+        sup.launch()
+        if not wait_until(lambda: "start " in (open(logf).read() if os.path.exists(logf) else ""),
+                          p.logs_start_limit_s, 0.02):
+            sup.check_alive()
+            raise RuntimeError("the flood probe never started")
+        if tool == "pm2":
+            sup.wait_cli(60)
+        pid = wait_until(sup.daemon_pid, 10, 0.02)
+        if not pid:
+            raise RuntimeError("no daemon pid")
+        # Every tool starts with the disk's write-back done, not with the last one's.
+        os.sync()
+        time.sleep(0.5)  # let start-up work settle
+        cpu0 = daemon_cpu_ns(pid)
+        t0 = time.monotonic()
+        open(go, "w").close()
+
+        def flood_line():
+            with open(logf) as f:
+                for line in f:
+                    if line.startswith("flood "):
+                        return line.split()
+            return None
+
+        done = wait_until(flood_line, p.logs_s + p.logs_drain_limit_s, 0.05)
+        if not done:
+            sup.check_alive()
+            raise RuntimeError("the flood probe never finished")
+        written = int(done[2])
+        writer_s = (int(done[4]) - int(done[3])) / 1e9
+        # The files catch up: until they hold every byte, or stop growing for 2 s.
+        last, last_change, t_done = -1, time.monotonic(), None
+        deadline = time.monotonic() + p.logs_drain_limit_s
+        while time.monotonic() < deadline:
+            files = captured_files(sup, tool)
+            n = bytes_in(files)
+            now = time.monotonic()
+            if n != last:
+                last, last_change = n, now
+            if n >= written:
+                t_done = now
+                break
+            if now - last_change > 2.0:
+                t_done = last_change
+                break
+            time.sleep(0.01)
+        cpu1 = daemon_cpu_ns(pid)
+        # The writer's own CPU (it is still alive, paused): near its whole time when it,
+        # not the supervisor, sets the pace.
+        writer_cpu = cpu_ns_schedstat(int(done[1]))
+        captured = bytes_in(captured_files(sup, tool))
+        secs = (t_done or time.monotonic()) - t0
+        res.update({
+            "written": written, "captured": captured, "lost": written - captured,
+            "writer_s": round(writer_s, 3), "capture_s": round(secs, 3),
+            "rate_bps": captured / secs if secs > 0 else None,
+            "cpu_s": round((cpu1 - cpu0) / 1e9, 3),
+            "cpu_ms_per_mb": (cpu1 - cpu0) / 1e6 / (captured / 1e6) if captured else None,
+            "files": len(captured_files(sup, tool)),
+            "writer_cpu_s": None if writer_cpu is None else round(writer_cpu / 1e9, 3),
+        })
+    finally:
+        finish(ctx, sup, res)
+        # Gigabytes of flood: gone before the next tool writes its own.
+        for path in captured_files(sup, tool):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+    return res
+
+
 def reloader_sha(text):
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -1797,6 +1928,40 @@ def report(ctx, R, info, versions):
           "restarts every app of the file.",
           columns=["steward, file watcher", "steward, `steward reload`", "supervisord, `supervisorctl update`", "PM2"])
 
+    # 9. logs: a flood captured to files
+    w = "logs"
+    st, sv = g(w, "steward"), g(w, "supervisord")
+    okr = None
+    if st and sv and st.get("rate_bps") and sv.get("rate_bps") \
+            and st.get("cpu_ms_per_mb") is not None and sv.get("cpu_ms_per_mb") is not None:
+        okr = st["rate_bps"] >= 5 * sv["rate_bps"] and st["cpu_ms_per_mb"] < sv["cpu_ms_per_mb"]
+    okl = None if not st or st.get("lost") is None else st["lost"] == 0
+
+    def mbps(r):
+        return f"{r['rate_bps'] / 1e6:,.0f} MB/s" if r.get("rate_bps") else None
+
+    rows = [["**bytes/s captured**"] + [cell(g(w, t), mbps) for t in tools]
+            + ["≥ 5× supervisord's, at less CPU per MB", verdict(okr)],
+            ["**daemon CPU per MB captured**"] + [cell(g(w, t), lambda r: f"{r['cpu_ms_per_mb']:.2f} ms") for t in tools] + ["", ""],
+            ["**bytes lost** (written − in the files)"] + [cell(g(w, t), lambda r: f"{r['lost']:,}") for t in tools] + ["0", verdict(okl)],
+            ["bytes written by the probe"] + [cell(g(w, t), lambda r: f"{r['written']:,} in {r['writer_s']:.2f} s") for t in tools] + ["", ""],
+            ["time until the files held it all"] + [cell(g(w, t), lambda r: fmt_s(r["capture_s"])) for t in tools] + ["", ""],
+            ["daemon CPU time over that"] + [cell(g(w, t), lambda r: fmt_s(r["cpu_s"])) for t in tools] + ["", ""],
+            ["the probe's own CPU time (writing)"] + [cell(g(w, t), lambda r: fmt_s(r.get("writer_cpu_s"))) for t in tools] + ["", ""]]
+    if st and sv and st.get("rate_bps") and sv.get("rate_bps"):
+        rows.append(["steward / supervisord, bytes/s", f"{st['rate_bps'] / sv['rate_bps']:.1f}×", "", "", "≥ 5×", ""])
+    table("9. Log capture: one service writing as fast as it can", [], rows,
+          f"One service, `probe flood`, writes its stdout for {p.logs_s} s as fast as it is read: 64 KiB "
+          "`write(2)`s of numbered 16-byte lines (blocking: a slower reader slows the writer, nothing is "
+          "dropped by the pipe), then appends how many bytes it wrote. Each supervisor writes them to files: "
+          "steward `log = { max_size = \"1GiB\", keep = 1000 }` (splice into `STATE/logs/flood/0.log`, rotated "
+          "by size, every file kept), supervisord `stdout_logfile=FILE` with `stdout_logfile_maxbytes=0` "
+          "(no rotation), PM2 `out_file: FILE`. Bytes/s = bytes in the files ÷ time from the start signal "
+          "until the files held every byte written (or stopped growing for 2 s). CPU = the daemon's "
+          "utime+stime over the same span (/proc/PID/task/*/schedstat: steward with all its threads, "
+          "`supervisord`, PM2's God daemon), per 1,000,000 bytes captured. Lost = bytes the probe says it "
+          "wrote − bytes in the files. The files are on the scratch dir's file system (page cache, then disk). "
+          "The probe's CPU time near its whole writing time means the writer, not the supervisor, set the pace.")
     f = g("fanout", "steward") or {}
     if "fanout" in R.get("workloads", []):
         ok = f.get("complete") == f.get("subscribers") and "error" not in f
@@ -1813,7 +1978,7 @@ def report(ctx, R, info, versions):
             ["exit → next start, p50, with the subscribers", c(lambda r: fmt_ns(r["restart_p50_ns"])),
              f"(without: {fmt_ns(crash_p50) if crash_p50 else '—'}, workload 1)", ""],
         ]
-        table(f"9. Event fan-out: {p.fanout_subscribers} SSE subscribers during a crash loop", [], rows,
+        table(f"10. Event fan-out: {p.fanout_subscribers} SSE subscribers during a crash loop", [], rows,
               f"One probe service crash-loops (`backoff = {{ max = \"0s\" }}`) for {p.fanout_s} s while "
               f"{p.fanout_subscribers} clients follow `GET /v1/events` (each on its own connection, live "
               "only, read by one Python selector loop). Then the service is stopped and each subscriber is read "
@@ -1989,6 +2154,9 @@ def main():
                     attempt("reload", t, lambda: w_reload(ctx, t, "update"))
                 else:
                     R.setdefault("reload", {})[t] = {"skipped": "not measured", "not_measured": True}
+        if "logs" in sel:
+            for t in active:
+                attempt("logs", t, lambda: w_logs(ctx, t))
         # Event fan-out: steward only (the peers have no event stream to subscribe to).
         if "fanout" in sel:
             for t in active:
@@ -2033,6 +2201,9 @@ def main():
                 rc = 1
             if r.get("probes_left_after_stop"):
                 log(f"FAIL: steward {w}: {r['probes_left_after_stop']} probe(s) outlived `steward up`")
+                rc = 1
+            if w == "logs" and "error" not in r and r.get("lost") != 0:
+                log(f"FAIL: steward logs: {r.get('lost')} byte(s) lost")
                 rc = 1
             if w.startswith("reload") and "error" not in r:
                 # A reload that restarted anything but the changed service, or not it, fails.

@@ -9,6 +9,13 @@
  *                     WATCHDOG=1 every PERIOD_MS until SIGTERM/SIGINT; then append
  *                     "watchdog <pid> <sent> <failed> <max_gap_ns> <first_ns> <last_ns>"
  *                     and exit 0 (see below)
+ *   probe flood LOG SECONDS [GO]
+ *                     append "start <ns> <pid>", wait until the file GO exists (if given;
+ *                     looked for every 10 ms), then write stdout as fast as it is read
+ *                     for SECONDS: 64 KiB write(2)s of 16-byte lines, each its number in 15
+ *                     decimal digits and a newline; then append
+ *                     "flood <pid> <bytes> <first_ns> <last_ns>" (bytes written, and
+ *                     CLOCK_REALTIME before the first and after the last write) and pause()
  *
  * <ns> is CLOCK_REALTIME in nanoseconds. Each line is one write(2) on an O_APPEND
  * descriptor, so lines from many probes sharing one LOG never interleave.
@@ -139,10 +146,52 @@ static int watchdog_mode(int fd, long period_ms) {
     _exit(0);
 }
 
+/* Fills `block` with the next lines of the flood pattern; `line` counts them. */
+static void flood_fill(char *block, size_t size, unsigned long long *line) {
+    for (size_t at = 0; at + 16 <= size; at += 16) {
+        unsigned long long n = (*line)++;
+        for (int i = 14; i >= 0; i--) {
+            block[at + (size_t)i] = (char)('0' + n % 10);
+            n /= 10;
+        }
+        block[at + 15] = '\n';
+    }
+}
+
+static int flood_mode(int fd, double seconds, const char *go) {
+    static char block[64 << 10];
+    while (go && access(go, F_OK) != 0) {
+        struct timespec ts = {0, 10 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    unsigned long long line = 0, bytes = 0;
+    const long long end = mono_ns() + (long long)(seconds * 1e9);
+    const long long first = now_ns();
+    while (mono_ns() < end) {
+        flood_fill(block, sizeof block, &line);
+        size_t off = 0;
+        while (off < sizeof block) {
+            ssize_t n = write(1, block + off, sizeof block - off);
+            if (n < 0) {
+                if (errno == EINTR) continue;
+                _exit(7);
+            }
+            off += (size_t)n;
+            bytes += (unsigned long long)n;
+        }
+    }
+    char buf[160];
+    int n = snprintf(buf, sizeof buf, "flood %ld %llu %lld %lld\n", (long)getpid(), bytes, first,
+                     now_ns());
+    if (n > 0 && write(fd, buf, (size_t)n) != n) _exit(3);
+    for (;;) pause();
+}
+
 int main(int argc, char **argv) {
     long long t0 = now_ns();
-    if (argc < 3 || (strcmp(argv[1], "watchdog") == 0 && argc < 4)) {
-        static const char usage[] = "usage: probe crash|run|exit0 LOG | probe watchdog LOG PERIOD_MS\n";
+    if (argc < 3 || ((strcmp(argv[1], "watchdog") == 0 || strcmp(argv[1], "flood") == 0) && argc < 4)) {
+        static const char usage[] =
+            "usage: probe crash|run|exit0 LOG | probe watchdog LOG PERIOD_MS | probe flood LOG SECONDS [GO]\n";
         (void)!write(2, usage, sizeof usage - 1);
         return 2;
     }
@@ -153,6 +202,7 @@ int main(int argc, char **argv) {
         for (;;) pause();
     }
     if (strcmp(argv[1], "watchdog") == 0) return watchdog_mode(fd, atol(argv[3]));
+    if (strcmp(argv[1], "flood") == 0) return flood_mode(fd, atof(argv[3]), argc > 4 ? argv[4] : NULL);
     int code = strcmp(argv[1], "exit0") == 0 ? 0 : 1;
     log_line(fd, "exit", now_ns());
     _exit(code);

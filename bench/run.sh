@@ -2,7 +2,7 @@
 # Benchmark steward against supervisord and PM2; writes docs/benchmarks.md.
 #
 #   bench/run.sh [--quick] [--only steward,supervisord,pm2] [--skip-install] [--skip-build]
-#                [--workloads crash,kill,notify,many,large,reload,fanout] [--out FILE]
+#                [--workloads crash,kill,notify,many,large,reload,logs,fanout] [--out FILE]
 #
 # Installs what it needs under bench/.work (supervisor in a venv, pm2 in a local npm
 # prefix, hyperfine via apt when missing), compiles the probes, builds steward

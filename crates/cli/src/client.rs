@@ -4,15 +4,15 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use http_body_util::{BodyExt, Empty};
-use hyper::body::Bytes;
-use hyper::{Method, Request, StatusCode};
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
 
 /// One request; returns the status and the body. A socket that cannot be reached is an
 /// error with one line saying which and why.
 pub async fn call(socket: &Path, method: Method, path: &str) -> Result<(StatusCode, Bytes)> {
-    let resp = request(socket, method, path).await?;
+    let resp = send(socket, method, path).await?;
     let status = resp.status();
     let body = resp
         .into_body()
@@ -23,12 +23,8 @@ pub async fn call(socket: &Path, method: Method, path: &str) -> Result<(StatusCo
     Ok((status, body))
 }
 
-/// One request; returns the response with its body still to be read (for streams).
-pub async fn request(
-    socket: &Path,
-    method: Method,
-    path: &str,
-) -> Result<hyper::Response<hyper::body::Incoming>> {
+/// One request; returns the answer with its body still to be read, for streamed answers.
+pub async fn send(socket: &Path, method: Method, path: &str) -> Result<Response<Incoming>> {
     let stream = UnixStream::connect(socket).await.map_err(|e| {
         let why = match e.kind() {
             std::io::ErrorKind::NotFound => "no such socket; is `steward up` running?".to_string(),

@@ -59,7 +59,7 @@ pub fn run(socket: &Path, args: &EventsArgs) -> Result<()> {
     let path = format!("/v1/events?{}", query.join("&"));
     let rt = crate::client_runtime()?;
     rt.block_on(async {
-        let resp = client::request(socket, Method::GET, &path).await?;
+        let resp = client::send(socket, Method::GET, &path).await?;
         let status = resp.status();
         let mut body = resp.into_body();
         if !status.is_success() {

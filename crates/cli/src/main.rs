@@ -2,6 +2,7 @@
 
 mod client;
 mod events;
+mod logs;
 mod status;
 mod table;
 
@@ -49,6 +50,9 @@ enum Command {
         /// Run the built-in demo configuration instead of a config file.
         #[arg(long, conflicts_with = "config")]
         demo: bool,
+        /// Also print every captured line to stdout, as `name:instance | line`.
+        #[arg(long)]
+        echo_logs: bool,
     },
     /// Check a config file and print every problem with its line and column.
     Check,
@@ -106,6 +110,8 @@ enum Command {
     /// Show what happened: state changes, exits, probes, operators' actions, reloads,
     /// tasks, from the journal (`-f` follows live).
     Events(events::EventsArgs),
+    /// Show services' captured output (stdout, and stderr unless it is kept apart).
+    Logs(logs::LogsArgs),
     #[command(name = "__guard", hide = true)]
     Guard,
 }
@@ -138,7 +144,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Guard => Ok(ExitCode::from(steward_daemon::guard::guard_main() as u8)),
         Command::Check => check(&cli),
-        Command::Up { demo } => up(&cli, *demo),
+        Command::Up { demo, echo_logs } => up(&cli, *demo, *echo_logs),
         Command::Status {
             name,
             json,
@@ -173,6 +179,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             events::run(&socket_path(&cli, None), args)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Logs(args) => logs::run(&socket_path(&cli, None), args),
     }
 }
 
@@ -438,7 +445,7 @@ fn check(cli: &Cli) -> Result<ExitCode> {
     }
 }
 
-fn up(cli: &Cli, demo: bool) -> Result<ExitCode> {
+fn up(cli: &Cli, demo: bool, echo_logs: bool) -> Result<ExitCode> {
     init_logging();
     let (config, config_path, source) = if demo {
         let config = config::parse("<built-in demo>", DEMO)
@@ -481,6 +488,7 @@ fn up(cli: &Cli, demo: bool) -> Result<ExitCode> {
         source,
         socket,
         state_dir,
+        echo_logs,
     }))?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

@@ -14,5 +14,6 @@ pub mod machine;
 pub mod notify;
 pub mod reload;
 pub mod signal;
+pub mod size;
 pub mod tasks;
 pub mod time;

@@ -99,8 +99,8 @@ impl Plan {
 }
 
 /// The keys that running processes cannot take: changing one restarts the instance.
-/// Everything else (recovery, probes, timeouts, signals, dependencies, `instances`) applies
-/// in place.
+/// Everything else (recovery, probes, timeouts, signals, dependencies, `instances`, log
+/// rotation and timestamps) applies in place.
 pub const RESTART_KEYS: &[&str] = &[
     "command",
     "env",
@@ -112,6 +112,9 @@ pub const RESTART_KEYS: &[&str] = &[
     "notify",
     "ready",
     "watchdog",
+    // The child's stdout and stderr are these pipes from its start.
+    "log.capture",
+    "log.stderr",
 ];
 
 /// Decides what reloading `old` into `new` does, given what each instance is doing now
@@ -223,6 +226,7 @@ pub fn changed_keys(old: &ServiceSpec, new: &ServiceSpec) -> Vec<&'static str> {
         liveness,
         depends_on,
         pause,
+        log,
     } = old;
     let p = &new.process;
     let checks = [
@@ -262,6 +266,12 @@ pub fn changed_keys(old: &ServiceSpec, new: &ServiceSpec) -> Vec<&'static str> {
         ("liveness", *liveness == new.liveness),
         ("depends_on", *depends_on == new.depends_on),
         ("pause", *pause == new.pause),
+        ("log.capture", log.capture == new.log.capture),
+        ("log.stderr", log.stderr == new.log.stderr),
+        // The writer takes these at once, between two reads.
+        ("log.max_size", log.max_size == new.log.max_size),
+        ("log.keep", log.keep == new.log.keep),
+        ("log.timestamps", log.timestamps == new.log.timestamps),
     ];
     checks
         .into_iter()

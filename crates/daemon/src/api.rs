@@ -86,7 +86,7 @@ impl IntoResponse for ApiError {
 
 #[derive(Clone)]
 pub(crate) struct Ctx {
-    loop_tx: mpsc::Sender<Request>,
+    pub(crate) loop_tx: mpsc::Sender<Request>,
     pub(crate) feed: Feed,
     /// `None` when there is no config file to reload (the built-in demo).
     reload_tx: Option<mpsc::Sender<Trigger>>,
@@ -172,7 +172,18 @@ fn routes() -> OpenApiRouter<Ctx> {
         .routes(routes!(reload))
         .routes(routes!(crate::sse::events))
         .routes(routes!(crate::sse::journal))
+        .routes(routes!(crate::logs::api::logs))
         .routes(routes!(openapi_json))
+}
+
+/// A `since` parameter: an RFC 3339 time, or a duration (`10m`, `1h30m`) back from `now`.
+pub(crate) fn parse_since(s: &str, now: jiff::Timestamp) -> Option<jiff::Timestamp> {
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Some(t);
+    }
+    let d = steward_core::duration::parse_duration(s).ok()?;
+    let d = jiff::SignedDuration::try_from(d).ok()?;
+    now.checked_sub(d).ok()
 }
 
 /// The OpenAPI 3 document of this API (`GET /v1/openapi.json`, `docs/openapi.json`).

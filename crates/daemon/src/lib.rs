@@ -30,6 +30,7 @@ pub mod clock;
 pub mod events;
 pub mod guard;
 pub mod journal;
+pub mod logs;
 pub mod metrics;
 pub mod notify;
 pub mod paths;
@@ -59,6 +60,8 @@ pub struct Options {
     pub socket: PathBuf,
     /// Where `once` tasks are remembered (and, later, the journal and logs).
     pub state_dir: PathBuf,
+    /// Also copy every captured line to steward's stdout, as `service:instance | line`.
+    pub echo_logs: bool,
 }
 
 /// Runs the daemon on the current thread until shutdown; returns steward's exit code.
@@ -96,6 +99,11 @@ pub async fn run(opts: Options) -> std::io::Result<i32> {
             opts.state_dir.display()
         );
     }
+    match process::raise_fd_limit() {
+        Ok((old, new)) if old != new => info!("open files limit raised from {old} to {new}"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot raise the open files limit: {e}"),
+    }
     let (health_tx, health_rx) = mpsc::unbounded_channel();
     let journal_path = opts.state_dir.join("journal.db");
     let (journal, first_id) =
@@ -108,8 +116,11 @@ pub async fn run(opts: Options) -> std::io::Result<i32> {
         bus.feed(),
         socket.clone(),
     ));
+    let logs = logs::start(&opts.state_dir, opts.echo_logs)
+        .map_err(|e| tracing::error!("cannot start the log thread ({e}); output is not captured"))
+        .ok();
     let active = supervisor::Active::new(opts.config_path, opts.source);
-    let (supervisor, receivers) = supervisor::Supervisor::new(
+    let (mut supervisor, receivers) = supervisor::Supervisor::new(
         opts.config,
         active,
         clock,
@@ -118,7 +129,15 @@ pub async fn run(opts: Options) -> std::io::Result<i32> {
         bus,
         health_rx,
     );
+    let log_thread = logs.map(|(logs, thread)| {
+        supervisor.set_logs(logs);
+        thread
+    });
     let code = supervisor.run(rx, receivers).await;
+    // Every service is down: what is left in their pipes goes to the files.
+    if let Some(thread) = log_thread {
+        thread.finish();
+    }
     drop(watcher);
     server.abort();
     let _ = std::fs::remove_file(&socket);

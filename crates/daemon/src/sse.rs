@@ -80,10 +80,18 @@ pub(crate) async fn events(
                 .into_response();
         }
     };
-    let since_ms = match q.since.as_deref().map(parse_since) {
+    let since_ms = match q.since.as_deref() {
         None => None,
-        Some(Ok(ms)) => Some(ms),
-        Some(Err(why)) => return ApiError::new(400, format!("since: {why}")).into_response(),
+        Some(s) => match crate::api::parse_since(s, jiff::Timestamp::now()) {
+            Some(t) => Some(t.as_millisecond()),
+            None => {
+                let why = format!(
+                    "`since` must be an RFC 3339 time (2026-11-21T09:00:00Z) or a duration back \
+                     from now (10m), found {s:?}"
+                );
+                return ApiError::new(400, why).into_response();
+            }
+        },
     };
     let history = after.is_some() || since_ms.is_some() || q.tail.is_some();
     let filter = Filter {
@@ -201,19 +209,5 @@ impl Streaming {
         for r in found.events {
             self.queue(r);
         }
-    }
-}
-
-/// Milliseconds since the epoch for `since`: RFC 3339, or a duration back from now.
-fn parse_since(text: &str) -> Result<i64, String> {
-    if let Ok(ts) = text.parse::<jiff::Timestamp>() {
-        return Ok(ts.as_millisecond());
-    }
-    match steward_core::duration::parse_duration(text) {
-        Ok(d) => Ok(journal::now_ms() - d.as_millis().min(i64::MAX as u128) as i64),
-        Err(e) => Err(format!(
-            "{text:?} is neither a time (RFC 3339, e.g. 2026-11-21T09:00:00Z) nor a duration (e.g. 10m): {}",
-            e.message
-        )),
     }
 }

@@ -75,8 +75,15 @@ impl Daemon {
     }
 
     pub fn spawn(self) -> Daemon {
+        self.spawn_up(&[])
+    }
+
+    /// `steward up -c CONFIG` with more `flags`.
+    pub fn spawn_up(self, flags: &[&str]) -> Daemon {
         let config = self.config.clone();
-        self.spawn_with(&["up".as_ref(), "-c".as_ref(), config.as_os_str()])
+        let mut args = vec!["up".as_ref(), "-c".as_ref(), config.as_os_str()];
+        args.extend(flags.iter().map(std::ffi::OsStr::new));
+        self.spawn_with(&args)
     }
 
     /// `steward up --demo` on this daemon's socket (the config file is not used).

@@ -5,6 +5,7 @@ mod harness;
 mod cli;
 mod config_errors;
 mod events;
+mod logs;
 mod order;
 mod pause;
 mod probes;

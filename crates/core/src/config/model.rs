@@ -125,6 +125,8 @@ pub struct ServiceSpec {
     /// Services that must reach a condition before this one starts; stopped after it.
     pub depends_on: Vec<Dependency>,
     pub pause: PauseMode,
+    /// What becomes of the instances' stdout and stderr (`[service.NAME.log]`).
+    pub log: LogSpec,
 }
 
 /// A health check, run by steward.
@@ -192,6 +194,40 @@ pub enum PauseMode {
     Signal { pause: Signal, resume: Signal },
 }
 
+/// `[service.NAME.log]`: captured output, one file per instance and stream, rotated by size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSpec {
+    /// Capture stdout and stderr into files; `false` leaves them steward's own.
+    pub capture: bool,
+    pub stderr: StderrMode,
+    /// A file is rotated before it would grow past this many bytes.
+    pub max_size: u64,
+    /// Rotated files kept besides the current one (at least 1).
+    pub keep: u32,
+    /// Each line starts with the time it was read, RFC 3339 in UTC with milliseconds.
+    pub timestamps: bool,
+}
+
+impl Default for LogSpec {
+    fn default() -> Self {
+        LogSpec {
+            capture: true,
+            stderr: StderrMode::Merge,
+            max_size: 10 << 20,
+            keep: 5,
+            timestamps: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StderrMode {
+    /// stdout and stderr are one pipe, so their order is kept, into `INDEX.log`.
+    Merge,
+    /// stderr has its own pipe and files, `INDEX.err.log`.
+    Separate,
+}
+
 /// One `[[task]]`: a command run before any service starts.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TaskSpec {
@@ -255,6 +291,7 @@ impl ServiceSpec {
             liveness: None,
             depends_on: Vec::new(),
             pause: PauseMode::Freeze,
+            log: LogSpec::default(),
         }
     }
 

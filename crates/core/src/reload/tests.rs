@@ -98,6 +98,40 @@ fn recovery_and_probe_changes_apply_in_place() {
 }
 
 #[test]
+fn log_rotation_and_timestamps_apply_in_place() {
+    let old = config(vec![svc("a", 2), svc("b", 1)]);
+    let mut new = old.clone();
+    let a = new.services.get_mut("a").unwrap();
+    a.log.max_size = 1 << 20;
+    a.log.keep = 2;
+    a.log.timestamps = true;
+    let p = plan(&old, &new, up);
+    let a = p.services.iter().find(|s| s.name == "a").unwrap();
+    assert_eq!(a.change, Change::Updated);
+    assert_eq!(a.keys, vec!["log.max_size", "log.keep", "log.timestamps"]);
+    assert_eq!(steps(&p, "a"), vec![Step::Update; 2]);
+    assert_eq!(steps(&p, "b"), vec![Step::Keep]);
+}
+
+#[test]
+fn log_capture_and_stderr_change_the_fds_so_they_restart() {
+    use crate::config::StderrMode;
+    let old = config(vec![svc("a", 1), svc("b", 1)]);
+    let mut new = old.clone();
+    new.services.get_mut("a").unwrap().log.capture = false;
+    new.services.get_mut("b").unwrap().log.stderr = StderrMode::Separate;
+    let p = plan(&old, &new, up);
+    for (name, key) in [("a", "log.capture"), ("b", "log.stderr")] {
+        let s = p.services.iter().find(|s| s.name == name).unwrap();
+        assert_eq!((s.change, s.keys.clone()), (Change::Restarted, vec![key]));
+        assert_eq!(steps(&p, name), vec![Step::Restart { pause: false }]);
+    }
+    // Down, it takes the new fds at its next start.
+    let p = plan(&old, &new, |_, _| Live::Down);
+    assert_eq!(steps(&p, "a"), vec![Step::Update]);
+}
+
+#[test]
 fn paused_instances_come_back_paused_and_failed_ones_get_a_new_chance() {
     let old = config(vec![svc("a", 4)]);
     let mut new = old.clone();

@@ -5,18 +5,20 @@
 //! [`reap`], the one reaper: nothing else in the process calls `wait`. How a child is
 //! started is in [`spawn`].
 
+mod limits;
 mod spawn;
 
 use std::collections::BTreeMap;
 use std::ffi::{CString, OsString};
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::libc;
 use nix::unistd::{Gid, Group, Uid, User};
 
+pub use limits::raise_fd_limit;
 pub use spawn::spawn;
 pub(crate) use spawn::{DEFAULT_PATH, is_executable, resolve};
 use steward_core::config::{ProcessSpec, ServiceSpec};
@@ -36,6 +38,10 @@ pub struct Launch {
     pub pid_env: Vec<String>,
     /// The `cgroup.procs` of the cgroup the child moves itself into first.
     pub cgroup_procs: Option<PathBuf>,
+    /// The child's stdout and stderr, borrowed: open until the spawn returns. `None`
+    /// leaves steward's own.
+    pub stdout: Option<RawFd>,
+    pub stderr: Option<RawFd>,
 }
 
 /// steward's own protocol variables, as an outer systemd may have set them for steward:
@@ -101,6 +107,8 @@ impl Launch {
             fds: Vec::new(),
             pid_env: Vec::new(),
             cgroup_procs: None,
+            stdout: None,
+            stderr: None,
         })
     }
 

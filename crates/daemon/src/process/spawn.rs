@@ -28,7 +28,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
 use super::Launch;
 
 /// The steps of the child's setup, named in errors.
-const STEPS: [&str; 11] = [
+const STEPS: [&str; 12] = [
     "reset signals",
     "setsid",
     "prctl",
@@ -40,6 +40,7 @@ const STEPS: [&str; 11] = [
     "exec",
     "pass fds",
     "join cgroup",
+    "redirect stdout and stderr",
 ];
 const STEP_EXEC: u64 = 8;
 
@@ -55,6 +56,11 @@ struct Prepared {
     /// (supplementary groups, gid, uid, whether setgroups is allowed)
     ids: Option<(Vec<libc::gid_t>, libc::gid_t, libc::uid_t, bool)>,
     stdin: libc::c_int,
+    /// -1: steward's own.
+    stdout: libc::c_int,
+    stderr: libc::c_int,
+    /// The descriptor limit steward was started with, when it raised its own.
+    nofile: Option<libc::rlimit>,
     parent: libc::pid_t,
     /// The instance's cgroup: the child is born in it, or moves itself in through
     /// `cgroup_procs`.
@@ -323,10 +329,19 @@ unsafe fn child(p: &Prepared, failure: &AtomicU64, migrate: bool) -> isize {
         if libc::dup2(p.stdin, 0) < 0 {
             return fail(7);
         }
+        // Before the fds below, whose targets may be the numbers these have in steward.
+        for (fd, target) in [(p.stdout, 1), (p.stderr, 2)] {
+            if fd >= 0 && libc::dup2(fd, target) < 0 {
+                return fail(11);
+            }
+        }
         for (source, target) in &p.fds {
             if libc::dup2(source.as_raw_fd(), *target) < 0 {
                 return fail(9);
             }
+        }
+        if let Some(limit) = &p.nofile {
+            libc::setrlimit(libc::RLIMIT_NOFILE, limit);
         }
         let pid = libc::getpid();
         for &(slot, offset) in &p.pid_slots {
@@ -444,6 +459,9 @@ fn prepare(launch: &Launch) -> io::Result<Prepared> {
         dir,
         ids,
         stdin: dev_null()?.as_raw_fd(),
+        stdout: launch.stdout.unwrap_or(-1),
+        stderr: launch.stderr.unwrap_or(-1),
+        nofile: super::limits::for_children(),
         parent: nix::unistd::getpid().as_raw(),
         fds,
         pid_slots,

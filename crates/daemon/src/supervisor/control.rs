@@ -44,6 +44,14 @@ pub enum Request {
         service: Option<String>,
         reply: oneshot::Sender<Result<usage::Snapshot, ApiError>>,
     },
+    /// Where an instance's captured output is (the API reads the files itself).
+    Logs {
+        service: String,
+        instance: Option<u32>,
+        output: crate::logs::Output,
+        follow: bool,
+        reply: oneshot::Sender<Result<crate::logs::Source, ApiError>>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,6 +136,15 @@ impl Supervisor {
             }
             Request::Usage { service, reply } => {
                 let _ = reply.send(self.usage_snapshot(service));
+            }
+            Request::Logs {
+                service,
+                instance,
+                output,
+                follow,
+                reply,
+            } => {
+                let _ = reply.send(self.log_source(&service, instance, output, follow));
             }
             Request::Control {
                 service,

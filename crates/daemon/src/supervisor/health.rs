@@ -28,6 +28,8 @@ pub struct InstanceIo {
     pub expected_uid: u32,
     /// The instance's cgroup (kept across its runs), when it has one.
     pub cgroup: Option<std::path::PathBuf>,
+    /// Its stdout and stderr pipes (kept across its runs), when captured.
+    pub logs: Option<crate::logs::InstanceLogs>,
 }
 
 impl Drop for InstanceIo {

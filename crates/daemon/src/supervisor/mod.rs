@@ -14,6 +14,7 @@ mod boot;
 mod control;
 mod emit;
 mod health;
+mod logs;
 mod order;
 mod reload;
 
@@ -144,6 +145,8 @@ pub struct Supervisor {
     reload_tx: Option<mpsc::Sender<Trigger>>,
     /// Where every event goes: live streams and the journal.
     bus: Bus,
+    /// Makes the instances' log pipes; `None`: output is not captured.
+    logs: Option<crate::logs::Logs>,
 }
 
 impl Supervisor {
@@ -185,6 +188,7 @@ impl Supervisor {
             reload_work: reload::Work::default(),
             reload_tx,
             bus,
+            logs: None,
         };
         let rx = Receivers {
             events: events_rx,
@@ -435,6 +439,8 @@ impl Supervisor {
                 }
             }
             launch.cgroup_procs = io.cgroup.as_ref().map(|dir| dir.join("cgroup.procs"));
+            // steward's copies of the write ends close once the child has its own.
+            let _writers = logs::prepare(self.logs.as_mut(), spec, key, io, &mut launch)?;
             let pid =
                 process::spawn(&launch).map_err(|e| spawn_error(&spec.process.command, &e))?;
             io.expected_uid = launch

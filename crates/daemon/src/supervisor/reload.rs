@@ -345,7 +345,10 @@ impl Supervisor {
                 // Added, or changed: the new settings, at once.
                 self.services
                     .entry(sp.name.clone())
-                    .and_modify(|rt| rt.spec = spec.clone())
+                    .and_modify(|rt| {
+                        rt.spec = spec.clone();
+                        rt.retune_logs();
+                    })
                     .or_insert_with(|| ServiceRt::new(spec.clone(), seed, now));
             }
             for &(index, step) in &sp.instances {

@@ -4,8 +4,9 @@
 //! key, wrong type and bad value is reported, sorted by position, so one run shows them all.
 //!
 //! The walk is split by table: `service` (`[service.NAME]`), `probe` (`readiness`,
-//! `liveness`), `depends` (`depends_on` and the cycle check) and `task` (`[[task]]`); this
-//! file holds the entry point and the readers of single values they share.
+//! `liveness`), `depends` (`depends_on` and the cycle check), `log` (`[service.NAME.log]`)
+//! and `task` (`[[task]]`); this file holds the entry point and the readers of single values
+//! they share.
 //!
 //! See `docs/configuration.md` for the schema as users see it.
 
@@ -32,6 +33,7 @@ type Value<'i> = Spanned<DeValue<'i>>;
 type Key<'i> = Spanned<Cow<'i, str>>;
 
 mod depends;
+mod log;
 mod probe;
 mod service;
 mod task;

@@ -27,6 +27,7 @@ const SERVICE_KEYS: &[&str] = &[
     "pause",
     "pause_signal",
     "continue_signal",
+    "log",
 ];
 const BACKOFF_KEYS: &[&str] = &["initial", "max", "multiplier", "jitter", "reset_after"];
 const RECOVERY_KEYS: &[&str] = &["action", "command", "delay"];
@@ -233,6 +234,11 @@ impl Checker<'_> {
                     let refused = WATCHDOG_REFUSED;
                     if let Some(s) = self.signal(value, "watchdog_signal", refused, help) {
                         spec.watchdog_signal = s;
+                    }
+                }
+                "log" => {
+                    if let Some(log) = self.log(value) {
+                        spec.log = log;
                     }
                 }
                 "readiness" => spec.readiness = self.probe(value, "readiness"),

@@ -659,6 +659,7 @@ proptest::proptest! {
 
 mod depends;
 mod full;
+mod log;
 mod pause;
 mod readiness;
 mod tasks;
