@@ -1954,7 +1954,7 @@ def report(ctx, R, info, versions):
           f"One service, `probe flood`, writes its stdout for {p.logs_s} s as fast as it is read: 64 KiB "
           "`write(2)`s of numbered 16-byte lines (blocking: a slower reader slows the writer, nothing is "
           "dropped by the pipe), then appends how many bytes it wrote. Each supervisor writes them to files: "
-          "steward `log = { max_size = \"1GiB\", keep = 1000 }` (splice into `STATE/logs/flood/0.log`, rotated "
+          "steward `log = { max_size = \"1GiB\", keep = 1000 }` (read and written into `STATE/logs/flood/0.log`, rotated "
           "by size, every file kept), supervisord `stdout_logfile=FILE` with `stdout_logfile_maxbytes=0` "
           "(no rotation), PM2 `out_file: FILE`. Bytes/s = bytes in the files ÷ time from the start signal "
           "until the files held every byte written (or stopped growing for 2 s). CPU = the daemon's "

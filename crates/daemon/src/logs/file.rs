@@ -169,7 +169,7 @@ impl RotatingFile {
                 .recursive(true)
                 .mode(0o750)
                 .create(&self.dir)?;
-            // Not O_APPEND: splice(2) refuses such files. Only this writer writes here.
+            // Only this writer writes here; it keeps the size itself for rotation.
             let mut file = OpenOptions::new()
                 .write(true)
                 .create(true)
@@ -185,22 +185,6 @@ impl RotatingFile {
             self.file = Some(file);
         }
         Ok(self.file.as_ref().expect("opened above").as_raw_fd())
-    }
-
-    /// Before a splice of at most `want` bytes: rotates when the file is full and returns
-    /// how many bytes may go into it. Only with nothing buffered.
-    pub fn room_for_splice(&mut self, want: u64, r: Rotation) -> io::Result<u64> {
-        debug_assert!(!self.has_pending());
-        if self.used() >= r.max_size {
-            self.rotate(r.keep)?;
-        }
-        Ok(want.min(r.max_size - self.used()))
-    }
-
-    /// `n` bytes went into the file by splice.
-    pub fn spliced(&mut self, n: u64) {
-        *self.size.get_or_insert(0) += n;
-        self.tail += n;
     }
 
     /// `NAME.K-1` -> `NAME.K` .. `NAME` -> `NAME.1`; then files past `keep` go. Idempotent
