@@ -469,7 +469,8 @@ fn up(cli: &Cli, demo: bool, echo_logs: bool) -> Result<ExitCode> {
     let socket = socket_path(cli, config.control.socket.clone());
     if demo {
         eprintln!(
-            "steward: running the built-in demo; try `steward status` in another shell (socket {})",
+            "steward: running the built-in demo; its services' output follows, behind `name:instance |`; \
+             try `steward status`, `steward logs ticker` and `steward events` in another shell (socket {})",
             socket.display()
         );
     }
@@ -488,7 +489,8 @@ fn up(cli: &Cli, demo: bool, echo_logs: bool) -> Result<ExitCode> {
         source,
         socket,
         state_dir,
-        echo_logs,
+        // The demo is for watching: its output is shown, not only kept.
+        echo_logs: echo_logs || demo,
     }))?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }
