@@ -58,12 +58,20 @@ impl Connected<axum::serve::IncomingStream<'_, UnixListener>> for Peer {
 }
 
 impl Peer {
-    /// Who the caller is, for the journal: "uid 1000 (alice), pid 4242".
-    pub fn describe(&self) -> String {
-        let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(self.uid))
-            .ok()
-            .flatten()
-            .map_or(String::new(), |u| format!(" ({})", u.name));
+    /// Who the caller is, for the journal: "uid 1000 (alice), pid 4242". The user's name
+    /// comes from the name service, which may be remote (LDAP): looked up on a blocking
+    /// thread, never on the one the supervisor loop shares.
+    pub async fn describe(&self) -> String {
+        let uid = self.uid;
+        let name = tokio::task::spawn_blocking(move || {
+            nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                .ok()
+                .flatten()
+        })
+        .await
+        .ok()
+        .flatten()
+        .map_or(String::new(), |u| format!(" ({})", u.name));
         match self.pid {
             Some(pid) => format!("uid {}{name}, pid {pid}", self.uid),
             None => format!("uid {}{name}", self.uid),
@@ -399,11 +407,12 @@ async fn control(
         }
     };
     let wait = q.wait.unwrap_or(true);
+    let who = peer.describe().await;
     let result = ask(&ctx, |reply| Request::Control {
         service: name,
         instance: q.instance,
         action,
-        who: peer.describe(),
+        who,
         wait,
         reply,
     })
@@ -462,7 +471,7 @@ async fn reload(
     let trigger = Trigger::Api {
         dry_run: q.dry_run.unwrap_or(false),
         wait: q.wait.unwrap_or(true),
-        who: peer.describe(),
+        who: peer.describe().await,
         reply,
     };
     let gone = || ApiError::new(503, "steward is shutting down").into_response();

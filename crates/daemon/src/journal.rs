@@ -15,7 +15,7 @@ mod store;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant as StdInstant};
 
@@ -27,6 +27,8 @@ use tracing::{error, info, warn};
 use store::Store;
 
 /// Events the supervisor may queue ahead of the journal thread before they are lost.
+/// Counted, not preallocated: a bounded channel of this size would hold megabytes of
+/// empty slots for ever.
 const QUEUE: usize = 65_536;
 /// Newest events kept in memory.
 const RING: usize = 1024;
@@ -34,6 +36,8 @@ const RING: usize = 1024;
 const BACKLOG: usize = 100_000;
 /// How often a broken journal is tried again.
 const RETRY: Duration = Duration::from_secs(2);
+/// A flush of at least this many events returns freed memory to the system.
+const TRIM_AFTER: usize = 4096;
 /// How many events one query returns at most; callers page on by id.
 pub const PAGE: usize = 1000;
 
@@ -86,7 +90,7 @@ pub struct Found {
 
 enum Msg {
     Record(Shared),
-    Query(Filter, oneshot::Sender<Found>),
+    Query(Box<(Filter, oneshot::Sender<Found>)>),
     Status(oneshot::Sender<JournalStatus>),
     Retention(JournalSpec),
     /// Answered once everything queued before it is written (or could not be).
@@ -103,7 +107,9 @@ pub struct Health {
 /// The sending side; cheap to clone.
 #[derive(Clone)]
 pub struct Journal {
-    tx: mpsc::SyncSender<Msg>,
+    tx: mpsc::Sender<Msg>,
+    /// Events queued and not yet taken by the thread.
+    queued: Arc<AtomicUsize>,
     lost: Arc<AtomicU64>,
 }
 
@@ -115,10 +121,11 @@ impl Journal {
         spec: JournalSpec,
         problems: tokio::sync::mpsc::UnboundedSender<Health>,
     ) -> (Journal, u64) {
-        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let (tx, rx) = mpsc::channel();
         let (first_tx, first_rx) = mpsc::channel();
         let lost = Arc::new(AtomicU64::new(0));
-        let writer = Writer::new(path, spec, problems, lost.clone());
+        let queued = Arc::new(AtomicUsize::new(0));
+        let writer = Writer::new(path, spec, problems, lost.clone(), queued.clone());
         let spawned = std::thread::Builder::new()
             .name("journal".into())
             .spawn(move || writer.run(rx, first_tx));
@@ -131,19 +138,22 @@ impl Journal {
             .ok()
             .flatten()
             .unwrap_or_else(fallback_first_id);
-        (Journal { tx, lost }, first)
+        (Journal { tx, queued, lost }, first)
     }
 
-    /// Queues an event; never blocks.
+    /// Queues an event; never blocks. Past [`QUEUE`] waiting events, it is lost (counted).
     pub fn record(&self, r: Shared) {
-        if self.tx.try_send(Msg::Record(r)).is_err() {
+        if self.queued.fetch_add(1, Ordering::Relaxed) >= QUEUE
+            || self.tx.send(Msg::Record(r)).is_err()
+        {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
             self.lost.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     pub async fn query(&self, filter: Filter) -> Found {
         let (reply, rx) = oneshot::channel();
-        self.send(Msg::Query(filter, reply));
+        self.send(Msg::Query(Box::new((filter, reply))));
         rx.await.unwrap_or_else(|_| Found {
             events: Vec::new(),
             gap: Some("the journal thread is not running".into()),
@@ -168,16 +178,10 @@ impl Journal {
         self.send(Msg::Retention(spec));
     }
 
-    /// Sends a message that must not be dropped: waits for room off the runtime's thread
-    /// only when the queue is full (queries are rare, a full queue rarer).
+    /// Sends a message that is not an event (never counted against the bound); a journal
+    /// thread that is gone answers nothing, which the callers handle.
     fn send(&self, msg: Msg) {
-        match self.tx.try_send(msg) {
-            Ok(()) | Err(mpsc::TrySendError::Disconnected(_)) => {}
-            Err(mpsc::TrySendError::Full(msg)) => {
-                let tx = self.tx.clone();
-                std::thread::spawn(move || tx.send(msg));
-            }
-        }
+        let _ = self.tx.send(msg);
     }
 }
 
@@ -202,6 +206,7 @@ struct Writer {
     ring: VecDeque<Shared>,
     problems: tokio::sync::mpsc::UnboundedSender<Health>,
     lost: Arc<AtomicU64>,
+    queued: Arc<AtomicUsize>,
     last_prune: Option<StdInstant>,
     since_prune: u64,
 }
@@ -212,6 +217,7 @@ impl Writer {
         spec: JournalSpec,
         problems: tokio::sync::mpsc::UnboundedSender<Health>,
         lost: Arc<AtomicU64>,
+        queued: Arc<AtomicUsize>,
     ) -> Writer {
         Writer {
             path,
@@ -223,6 +229,7 @@ impl Writer {
             ring: VecDeque::with_capacity(RING),
             problems,
             lost,
+            queued,
             last_prune: None,
             since_prune: 0,
         }
@@ -263,6 +270,7 @@ impl Writer {
     fn handle(&mut self, msg: Msg) {
         match msg {
             Msg::Record(r) => {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
                 if self.ring.len() == RING {
                     self.ring.pop_front();
                 }
@@ -273,7 +281,8 @@ impl Writer {
                 }
                 self.backlog.push_back(r);
             }
-            Msg::Query(filter, reply) => {
+            Msg::Query(query) => {
+                let (filter, reply) = *query;
                 // A query sees every event queued before it.
                 self.flush();
                 let _ = reply.send(self.query(&filter));
@@ -360,7 +369,15 @@ impl Writer {
         match store.insert(self.backlog.iter()) {
             Ok(()) => {
                 self.since_prune += self.backlog.len() as u64;
+                let burst = self.backlog.len() >= TRIM_AFTER;
                 self.backlog.clear();
+                if burst {
+                    self.backlog.shrink_to(RING);
+                    // A burst (the start of thousands of services) leaves its events'
+                    // memory free but held; give it back to the system.
+                    // SAFETY: malloc_trim only releases free heap memory.
+                    unsafe { nix::libc::malloc_trim(0) };
+                }
                 if let Some(was) = self.problem.take() {
                     info!("journal: writing again (the problem was: {was})");
                     let _ = self.problems.send(Health {
