@@ -36,6 +36,8 @@ const RING: usize = 1024;
 const BACKLOG: usize = 100_000;
 /// How often a broken journal is tried again.
 const RETRY: Duration = Duration::from_secs(2);
+/// How long events gather before they are written together.
+const BATCH: Duration = Duration::from_millis(50);
 /// A flush of at least this many events returns freed memory to the system.
 const TRIM_AFTER: usize = 4096;
 /// How many events one query returns at most; callers page on by id.
@@ -258,11 +260,24 @@ impl Writer {
                 }
             };
             self.handle(msg);
-            // Whatever else is queued joins the same transaction.
-            while let Ok(msg) = rx.try_recv() {
-                self.handle(msg);
+            // What arrives within BATCH joins the same transaction: each commit syncs the
+            // file, and one per event would cost a crash loop or a start of thousands of
+            // services a core. Readers never wait for it: streams are live, and a query
+            // writes what is queued first.
+            let until = StdInstant::now() + BATCH;
+            let mut open = true;
+            while open && !self.backlog.is_empty() {
+                let left = until.saturating_duration_since(StdInstant::now());
+                match rx.recv_timeout(left) {
+                    Ok(msg) => self.handle(msg),
+                    Err(mpsc::RecvTimeoutError::Timeout) => break,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => open = false,
+                }
             }
             self.flush();
+            if !open {
+                break;
+            }
         }
         self.flush();
     }
