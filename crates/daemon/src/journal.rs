@@ -1,9 +1,10 @@
 //! The event journal: every event, kept in SQLite under `state_dir` across restarts.
 //!
-//! One thread owns the database. The supervisor hands it events through a bounded channel
-//! and never waits: a full channel costs the event its place in the file (counted as lost,
-//! and reported), never a delay in supervision. The thread writes whatever has queued up in
-//! one transaction, so a crash loop's thousands of events a second cost a few commits.
+//! One thread owns the database. The supervisor hands it events through a channel with a
+//! counted bound and never waits: past the bound an event loses its place in the file
+//! (counted as lost, and reported), never a delay in supervision. The thread writes what
+//! arrives within 50 ms in one transaction, so a crash loop's thousands of events a second
+//! cost twenty commits.
 //!
 //! A broken journal never stops steward (the file is never memory-mapped, see `store`). Problems (a locked file, a read-only file, a full
 //! disk) are reported through `problems` and retried; events wait in memory meanwhile, up
