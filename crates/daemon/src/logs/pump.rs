@@ -42,9 +42,6 @@ impl Settings {
     }
 }
 
-/// The pipe size of a stream that floods (the kernel's default `pipe-max-size`).
-const FLOOD_PIPE_SIZE: libc::c_int = 1 << 20;
-
 pub struct Stream {
     pub read: Arc<OwnedFd>,
     pub file: RotatingFile,
@@ -58,8 +55,6 @@ pub struct Stream {
     written: u64,
     /// Only while lines matter (timestamps, echo).
     lines: Option<Box<Assembler>>,
-    /// The pipe was made larger, after a turn that used its whole budget.
-    grown: bool,
     /// In the thread's queue of streams to serve.
     pub queued: bool,
     /// Its instance is gone: drained, then dropped.
@@ -111,7 +106,6 @@ impl Stream {
             progress: None,
             written: 0,
             lines: None,
-            grown: false,
             queued: false,
             closing: false,
             last_write: Instant::now(),
@@ -244,19 +238,7 @@ impl Stream {
             }
         }
         self.file.flush(r)?;
-        if turn == Turn::More && !self.grown {
-            self.grow_pipe();
-        }
         Ok(turn)
-    }
-
-    /// A stream that fills its whole turn writes in bulk: a larger pipe lets the writer
-    /// and the log thread each move more per wake-up. Only such streams get it, so quiet
-    /// services keep the kernel's default pipe (and its memory).
-    fn grow_pipe(&mut self) {
-        self.grown = true;
-        // SAFETY: F_SETPIPE_SZ on a pipe descriptor we own; failure leaves it as it was.
-        unsafe { libc::fcntl(self.read.as_raw_fd(), libc::F_SETPIPE_SZ, FLOOD_PIPE_SIZE) };
     }
 
     fn pipe_is_empty(&self) -> bool {
