@@ -6,6 +6,7 @@
 //! must carry out. Nothing reads a clock, a file or the environment, so every decision can be
 //! tested without processes and without sleeping.
 
+pub mod acl;
 pub mod config;
 pub mod deps;
 pub mod diagnostic;

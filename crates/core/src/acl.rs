@@ -1,0 +1,383 @@
+//! Access control lists: ordered `allow`/`deny` entries over principals and rights, and
+//! the one decision that matters: may this caller do that?
+//!
+//! An entry reads `allow|deny PRINCIPAL RIGHT[,RIGHT...]`, e.g. `deny group:guests all`,
+//! `allow authenticated read`, `allow group:ops control`. As in Windows, a matching deny
+//! wins over any allow, whatever their order, and no matching allow means no access.
+//!
+//! Rights nest: `admin` includes `control`, which includes `read`; `write` (endpoints)
+//! stands alone; `all` is every right. An allow grants the rights it names and those they
+//! include. A deny refuses the rights it names and every right that includes them: who may
+//! not read may not control either.
+
+use std::fmt;
+
+/// One right, as a bit of a [`Rights`] set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Right {
+    /// Status, events, logs, metrics.
+    Read,
+    /// start, stop, restart, pause, continue.
+    Control,
+    /// reload, shutdown, config.
+    Admin,
+    /// Connecting to an endpoint.
+    Write,
+}
+
+impl Right {
+    pub const ALL: [Right; 4] = [Right::Read, Right::Control, Right::Admin, Right::Write];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Right::Read => "read",
+            Right::Control => "control",
+            Right::Admin => "admin",
+            Right::Write => "write",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Right::Read => 1,
+            Right::Control => 2,
+            Right::Admin => 4,
+            Right::Write => 8,
+        }
+    }
+
+    /// This right and those it includes (what an allow of it grants).
+    fn granted(self) -> Rights {
+        Rights(match self {
+            Right::Read => 1,
+            Right::Control => 1 | 2,
+            Right::Admin => 1 | 2 | 4,
+            Right::Write => 8,
+        })
+    }
+
+    /// This right and those that include it (what a deny of it refuses).
+    fn refused(self) -> Rights {
+        Rights(match self {
+            Right::Read => 1 | 2 | 4,
+            Right::Control => 2 | 4,
+            Right::Admin => 4,
+            Right::Write => 8,
+        })
+    }
+}
+
+impl fmt::Display for Right {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A set of rights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Rights(u8);
+
+impl Rights {
+    pub const NONE: Rights = Rights(0);
+    pub const ALL: Rights = Rights(1 | 2 | 4 | 8);
+
+    pub fn contains(self, r: Right) -> bool {
+        self.0 & r.bit() != 0
+    }
+
+    fn union(self, other: Rights) -> Rights {
+        Rights(self.0 | other.0)
+    }
+}
+
+/// Who an entry is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Principal {
+    User(String),
+    Uid(u32),
+    Group(String),
+    Gid(u32),
+    /// Any caller with an identity (a Unix peer, a valid token).
+    Authenticated,
+    /// A caller without one (no token on TCP).
+    Anonymous,
+    Everyone,
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Principal::User(n) => write!(f, "user:{n}"),
+            Principal::Uid(n) => write!(f, "uid:{n}"),
+            Principal::Group(n) => write!(f, "group:{n}"),
+            Principal::Gid(n) => write!(f, "gid:{n}"),
+            Principal::Authenticated => f.write_str("authenticated"),
+            Principal::Anonymous => f.write_str("anonymous"),
+            Principal::Everyone => f.write_str("everyone"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Allow,
+    Deny,
+}
+
+/// One parsed entry. `named` keeps the rights as written, for messages; `rights` is what
+/// the entry covers once nesting is applied.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Entry {
+    pub kind: Kind,
+    pub principal: Principal,
+    pub named: Vec<Right>,
+    rights: Rights,
+}
+
+impl Entry {
+    pub fn new(kind: Kind, principal: Principal, named: Vec<Right>) -> Entry {
+        let rights = named.iter().fold(Rights::NONE, |acc, r| {
+            acc.union(match kind {
+                Kind::Allow => r.granted(),
+                Kind::Deny => r.refused(),
+            })
+        });
+        Entry {
+            kind,
+            principal,
+            named,
+            rights,
+        }
+    }
+}
+
+impl fmt::Display for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            Kind::Allow => "allow",
+            Kind::Deny => "deny",
+        };
+        let rights: Vec<&str> = self.named.iter().map(|r| r.as_str()).collect();
+        write!(f, "{kind} {} {}", self.principal, rights.join(","))
+    }
+}
+
+/// A caller, as the kernel or a token says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Caller {
+    /// `None` for an anonymous caller.
+    pub uid: Option<u32>,
+    pub user: Option<String>,
+    /// Primary and supplementary groups.
+    pub gids: Vec<u32>,
+    pub groups: Vec<String>,
+}
+
+impl Caller {
+    pub fn anonymous() -> Caller {
+        Caller::default()
+    }
+
+    fn authenticated(&self) -> bool {
+        self.uid.is_some() || self.user.is_some()
+    }
+
+    fn is(&self, p: &Principal) -> bool {
+        match p {
+            Principal::Everyone => true,
+            Principal::Authenticated => self.authenticated(),
+            Principal::Anonymous => !self.authenticated(),
+            Principal::Uid(u) => self.uid == Some(*u),
+            Principal::User(n) => self.user.as_deref() == Some(n.as_str()),
+            Principal::Gid(g) => self.gids.contains(g),
+            Principal::Group(n) => self.groups.iter().any(|g| g == n),
+        }
+    }
+}
+
+/// An ordered list of entries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Acl {
+    pub entries: Vec<Entry>,
+}
+
+/// The answer to "may this caller do that?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    /// A deny entry matched (given, to be logged; never shown to an anonymous caller).
+    Denied(Entry),
+    /// No allow entry covers the right for this caller.
+    NotGranted,
+}
+
+impl Acl {
+    pub fn check(&self, caller: &Caller, right: Right) -> Decision {
+        let matching = || {
+            self.entries
+                .iter()
+                .filter(|e| e.rights.contains(right) && caller.is(&e.principal))
+        };
+        if let Some(deny) = matching().find(|e| e.kind == Kind::Deny) {
+            return Decision::Denied(deny.clone());
+        }
+        if matching().any(|e| e.kind == Kind::Allow) {
+            Decision::Allowed
+        } else {
+            Decision::NotGranted
+        }
+    }
+
+    pub fn allows(&self, caller: &Caller, right: Right) -> bool {
+        self.check(caller, right) == Decision::Allowed
+    }
+}
+
+/// Why an entry was refused: a message, the byte range of the word at fault within the
+/// entry's text (for a caret under it), and what to write instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AclError {
+    pub message: String,
+    pub start: usize,
+    pub end: usize,
+    pub help: Option<String>,
+}
+
+/// Parses one entry: `allow|deny PRINCIPAL RIGHT[,RIGHT...]`. Rights may be separated by
+/// commas and/or spaces.
+pub fn parse_entry(text: &str) -> Result<Entry, AclError> {
+    let words = words(text);
+    let err = |w: (usize, &str), message: String, help: Option<String>| AclError {
+        message,
+        start: w.0,
+        end: w.0 + w.1.len(),
+        help,
+    };
+    let Some(&first) = words.first() else {
+        return Err(AclError {
+            message: "an empty ACL entry".into(),
+            start: 0,
+            end: text.len(),
+            help: Some("write e.g. \"allow group:ops control\"".into()),
+        });
+    };
+    let kind = match first.1 {
+        "allow" => Kind::Allow,
+        "deny" => Kind::Deny,
+        other => {
+            return Err(err(
+                first,
+                format!("an ACL entry starts with `allow` or `deny`, not `{other}`"),
+                Some("write e.g. \"allow group:ops control\" or \"deny group:guests all\"".into()),
+            ));
+        }
+    };
+    let Some(&who) = words.get(1) else {
+        return Err(err(
+            first,
+            format!("`{}` needs a principal and rights after it", first.1),
+            Some(PRINCIPAL_HELP.into()),
+        ));
+    };
+    let principal = parse_principal(who.1).map_err(|(m, h)| err(who, m, h))?;
+    let rest: Vec<(usize, &str)> = words[2..]
+        .iter()
+        .flat_map(|&(at, w)| split_commas(at, w))
+        .collect();
+    if rest.is_empty() {
+        return Err(err(
+            who,
+            format!("`{}` needs the rights it is about after it", who.1),
+            Some(RIGHTS_HELP.into()),
+        ));
+    }
+    let mut named = Vec::new();
+    for w in rest {
+        let rights: &[Right] = match w.1 {
+            "read" => &[Right::Read],
+            "control" => &[Right::Control],
+            "admin" => &[Right::Admin],
+            "write" => &[Right::Write],
+            "all" => &Right::ALL,
+            other => {
+                return Err(err(
+                    w,
+                    format!("unknown right `{other}`"),
+                    Some(RIGHTS_HELP.into()),
+                ));
+            }
+        };
+        for r in rights {
+            if !named.contains(r) {
+                named.push(*r);
+            }
+        }
+    }
+    Ok(Entry::new(kind, principal, named))
+}
+
+const PRINCIPAL_HELP: &str =
+    "principals: user:NAME, uid:N, group:NAME, gid:N, authenticated, anonymous, everyone";
+const RIGHTS_HELP: &str =
+    "rights: read, control, admin, write, all (several with commas: read,write)";
+
+fn parse_principal(word: &str) -> Result<Principal, (String, Option<String>)> {
+    let bad = |m: String| Err((m, Some(PRINCIPAL_HELP.to_string())));
+    match word {
+        "authenticated" => return Ok(Principal::Authenticated),
+        "anonymous" => return Ok(Principal::Anonymous),
+        "everyone" => return Ok(Principal::Everyone),
+        _ => {}
+    }
+    let Some((prefix, value)) = word.split_once(':') else {
+        return bad(format!("unknown principal `{word}`"));
+    };
+    if value.is_empty() {
+        return bad(format!("`{prefix}:` needs a value after the colon"));
+    }
+    let number = |what: &str| -> Result<u32, (String, Option<String>)> {
+        value
+            .parse::<u32>()
+            .map_err(|_| (format!("`{what}:` takes a number, not `{value}`"), None))
+    };
+    match prefix {
+        "user" => Ok(Principal::User(value.into())),
+        "group" => Ok(Principal::Group(value.into())),
+        "uid" => number("uid").map(Principal::Uid),
+        "gid" => number("gid").map(Principal::Gid),
+        _ => bad(format!("unknown principal kind `{prefix}:`")),
+    }
+}
+
+/// Words split by whitespace, with their byte offsets.
+fn words(text: &str) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices() {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                out.push((s, &text[s..i]));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        out.push((s, &text[s..]));
+    }
+    out
+}
+
+/// The non-empty parts of `word` between commas, with their offsets.
+fn split_commas(at: usize, word: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut offset = at;
+    word.split(',').filter_map(move |part| {
+        let here = offset;
+        offset += part.len() + 1;
+        (!part.is_empty()).then_some((here, part))
+    })
+}
+
+#[cfg(test)]
+mod tests;
