@@ -348,8 +348,13 @@ async fn sample<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Re
         .map_err(|e| ApiError::new(500, format!("reading usage failed: {e}")))
 }
 
-fn bad_query(e: QueryRejection) -> Response {
-    ApiError::new(400, format!("bad query string: {}", e.body_text())).into_response()
+/// A query string the route's parameters refuse: 400, with what was wrong.
+pub(crate) fn query_error(e: QueryRejection) -> ApiError {
+    ApiError::new(400, format!("bad query string: {}", e.body_text()))
+}
+
+pub(crate) fn bad_query(e: QueryRejection) -> Response {
+    query_error(e).into_response()
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -402,8 +407,7 @@ async fn control(
     let q = match query {
         Ok(Query(q)) => q,
         Err(e) => {
-            return ApiError::new(400, format!("bad query string: {}", e.body_text()))
-                .into_response();
+            return bad_query(e);
         }
     };
     let wait = q.wait.unwrap_or(true);
@@ -459,8 +463,7 @@ async fn reload(
     let q = match query {
         Ok(Query(q)) => q,
         Err(e) => {
-            return ApiError::new(400, format!("bad query string: {}", e.body_text()))
-                .into_response();
+            return bad_query(e);
         }
     };
     let Some(tx) = &ctx.reload_tx else {

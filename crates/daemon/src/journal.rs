@@ -37,6 +37,9 @@ const RING: usize = 1024;
 const BACKLOG: usize = 100_000;
 /// How often a broken journal is tried again.
 const RETRY: Duration = Duration::from_secs(2);
+/// Opening a broken file is not tried more often than this, however many events or
+/// queries arrive.
+const REOPEN: Duration = Duration::from_millis(500);
 /// How long events gather before they are written together.
 const BATCH: Duration = Duration::from_millis(50);
 /// A flush of at least this many events returns freed memory to the system.
@@ -325,11 +328,7 @@ impl Writer {
         if self.store.is_some() {
             return true;
         }
-        if self.problem.is_some()
-            && self
-                .last_attempt
-                .is_some_and(|t| t.elapsed() < RETRY.min(Duration::from_millis(500)))
-        {
+        if self.problem.is_some() && self.last_attempt.is_some_and(|t| t.elapsed() < REOPEN) {
             return false;
         }
         self.last_attempt = Some(StdInstant::now());

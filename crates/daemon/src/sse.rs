@@ -62,8 +62,7 @@ pub(crate) async fn events(
     let q = match query {
         Ok(Query(q)) => q,
         Err(e) => {
-            return ApiError::new(400, format!("bad query string: {}", e.body_text()))
-                .into_response();
+            return crate::api::bad_query(e);
         }
     };
     let after = match headers.get("last-event-id").map(|v| v.to_str()) {

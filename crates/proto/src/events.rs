@@ -93,19 +93,32 @@ pub enum EventBody {
 }
 
 impl EventBody {
+    /// Every `kind`, as [`EventBody::kind`] spells them.
+    pub const KINDS: [&'static str; 9] = [
+        "state",
+        "exited",
+        "probe",
+        "recovery",
+        "control",
+        "reload",
+        "task",
+        "supervisor",
+        "journal",
+    ];
+
     /// The `kind` tag, also the SSE `event:` name.
     pub fn kind(&self) -> &'static str {
-        match self {
-            EventBody::State { .. } => "state",
-            EventBody::Exited { .. } => "exited",
-            EventBody::Probe { .. } => "probe",
-            EventBody::Recovery { .. } => "recovery",
-            EventBody::Control { .. } => "control",
-            EventBody::Reload { .. } => "reload",
-            EventBody::Task { .. } => "task",
-            EventBody::Supervisor { .. } => "supervisor",
-            EventBody::Journal { .. } => "journal",
-        }
+        Self::KINDS[match self {
+            EventBody::State { .. } => 0,
+            EventBody::Exited { .. } => 1,
+            EventBody::Probe { .. } => 2,
+            EventBody::Recovery { .. } => 3,
+            EventBody::Control { .. } => 4,
+            EventBody::Reload { .. } => 5,
+            EventBody::Task { .. } => 6,
+            EventBody::Supervisor { .. } => 7,
+            EventBody::Journal { .. } => 8,
+        }]
     }
 }
 

@@ -168,20 +168,8 @@ fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Shared> {
 
 /// The kinds are a closed set; anything else (a newer steward's file) reads as "other".
 fn intern(kind: &str) -> &'static str {
-    const KINDS: &[&str] = &[
-        "state",
-        "exited",
-        "probe",
-        "recovery",
-        "control",
-        "reload",
-        "task",
-        "supervisor",
-        "journal",
-    ];
-    KINDS
-        .iter()
-        .find(|k| **k == kind)
-        .copied()
+    steward_proto::EventBody::KINDS
+        .into_iter()
+        .find(|k| *k == kind)
         .unwrap_or("other")
 }

@@ -84,8 +84,7 @@ async fn serve(
     service: String,
     query: Result<Query<LogsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let Query(q) =
-        query.map_err(|e| ApiError::new(400, format!("bad query string: {}", e.body_text())))?;
+    let Query(q) = query.map_err(crate::api::query_error)?;
     let asked = parse(q, jiff::Timestamp::now())?;
     let (reply, answer) = oneshot::channel();
     let gone = |_| ApiError::new(503, "steward is shutting down");

@@ -222,13 +222,7 @@ impl Supervisor {
         let count = rt.instances.len() as u32;
         let indices: Vec<u32> = match instance {
             Some(i) if i < count => vec![i],
-            Some(i) => {
-                let last = count.saturating_sub(1);
-                return Err(ApiError::new(
-                    404,
-                    format!("service {service} has no instance {i} (it has {count}: 0 to {last})"),
-                ));
-            }
+            Some(i) => return Err(no_such_instance(service, i, count)),
             None => (0..count).collect(),
         };
         let input = action.input();
@@ -322,6 +316,12 @@ impl Supervisor {
     }
 }
 
-fn unknown_service(name: &str) -> ApiError {
+pub(super) fn unknown_service(name: &str) -> ApiError {
     ApiError::new(404, format!("no service named {name}"))
+}
+
+pub(super) fn no_such_instance(service: &str, index: u32, count: u32) -> ApiError {
+    let last = count.saturating_sub(1);
+    let what = format!("service {service} has no instance {index} (it has {count}: 0 to {last})");
+    ApiError::new(404, what)
 }

@@ -6,6 +6,7 @@ use std::os::fd::AsRawFd;
 
 use steward_core::config::{ServiceSpec, StderrMode};
 
+use super::control::{no_such_instance, unknown_service};
 use super::health::InstanceIo;
 use super::{ApiError, Key, ServiceRt, Supervisor};
 use crate::logs::{Logs, Output, Source, Writers};
@@ -30,17 +31,11 @@ impl Supervisor {
         let rt = self
             .services
             .get_mut(service)
-            .ok_or_else(|| ApiError::new(404, format!("no service named {service}")))?;
+            .ok_or_else(|| unknown_service(service))?;
         let count = rt.instances.len() as u32;
         let index = match instance {
             Some(i) if i < count => i,
-            Some(i) => {
-                let last = count.saturating_sub(1);
-                return Err(ApiError::new(
-                    404,
-                    format!("service {service} has no instance {i} (it has {count}: 0 to {last})"),
-                ));
-            }
+            Some(i) => return Err(no_such_instance(service, i, count)),
             None if count == 1 => 0,
             None => {
                 return Err(ApiError::new(
