@@ -51,6 +51,18 @@ pub async fn send(socket: &Path, method: Method, path: &str) -> Result<Response<
         .context("steward closed the connection")
 }
 
+/// A request whose answer is read as it comes (a stream); an error status is an error
+/// with the API's message.
+pub async fn stream(socket: &Path, method: Method, path: &str) -> Result<Incoming> {
+    let resp = send(socket, method, path).await?;
+    let status = resp.status();
+    if !status.is_success() {
+        let body = resp.into_body().collect().await?.to_bytes();
+        return Err(error_of(status, &body));
+    }
+    Ok(resp.into_body())
+}
+
 /// Calls and decodes a JSON answer; an error status becomes an error with the API's message.
 pub async fn call_json<T: serde::de::DeserializeOwned>(
     socket: &Path,

@@ -59,13 +59,7 @@ pub fn run(socket: &Path, args: &EventsArgs) -> Result<()> {
     let path = format!("/v1/events?{}", query.join("&"));
     let rt = crate::client_runtime()?;
     rt.block_on(async {
-        let resp = client::send(socket, Method::GET, &path).await?;
-        let status = resp.status();
-        let mut body = resp.into_body();
-        if !status.is_success() {
-            let bytes = body.collect().await?.to_bytes();
-            return Err(client::error_of(status, &bytes));
-        }
+        let mut body = client::stream(socket, Method::GET, &path).await?;
         let mut parser = SseParser::default();
         let stdout = std::io::stdout();
         while let Some(frame) = body.frame().await {

@@ -90,10 +90,10 @@ fn prefix(name: &str, instance: u32, prefixed: bool) -> Option<String> {
 async fn open(socket: &Path, name: &str, instance: u32, args: &LogsArgs) -> Result<Incoming> {
     let mut path = format!("/v1/services/{}/logs?instance={instance}", encode(name));
     if let Some(n) = &args.lines {
-        path.push_str(&format!("&lines={}", query_value(n)));
+        path.push_str(&format!("&lines={}", encode(n)));
     }
     if let Some(t) = &args.since {
-        path.push_str(&format!("&since={}", query_value(t)));
+        path.push_str(&format!("&since={}", encode(t)));
     }
     if args.stderr {
         path.push_str("&stream=err");
@@ -101,13 +101,7 @@ async fn open(socket: &Path, name: &str, instance: u32, args: &LogsArgs) -> Resu
     if args.follow {
         path.push_str("&follow=true");
     }
-    let resp = client::send(socket, Method::GET, &path).await?;
-    let status = resp.status();
-    if !status.is_success() {
-        let body = resp.into_body().collect().await?.to_bytes();
-        return Err(client::error_of(status, &body));
-    }
-    Ok(resp.into_body())
+    client::stream(socket, Method::GET, &path).await
 }
 
 /// Copies a body to stdout as it comes; with `prefix`, whole lines only, each behind it.
@@ -154,18 +148,6 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
-/// Percent-encodes a query value (`2026-05-20T10:00:00+02:00` has `:` and `+`).
-fn query_value(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,9 +155,9 @@ mod tests {
     #[test]
     fn query_values_are_encoded() {
         assert_eq!(
-            query_value("2026-05-20T10:00:00+02:00"),
+            encode("2026-05-20T10:00:00+02:00"),
             "2026-05-20T10%3A00%3A00%2B02%3A00"
         );
-        assert_eq!(query_value("10m"), "10m");
+        assert_eq!(encode("10m"), "10m");
     }
 }

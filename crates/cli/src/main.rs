@@ -339,12 +339,16 @@ fn parse_target(text: &str) -> Result<(String, Option<u32>)> {
     }
 }
 
-/// Service names are `[A-Za-z0-9_.-]`; anything else is percent-encoded so the URL stays
-/// well formed and the daemon answers "no service named ...".
+/// Percent-encodes a path segment or query value: all but URL-safe characters. Service
+/// names are `[A-Za-z0-9_.-]`, so any other name stays a well-formed URL and the daemon
+/// answers "no service named ..."; a time such as `2026-05-20T10:00:00+02:00` keeps its
+/// `:` and `+`.
 fn encode(name: &str) -> String {
     name.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
