@@ -33,7 +33,7 @@ pub enum Request {
     },
     /// The config file, read and checked once for a batch of reload triggers.
     Reload {
-        read: Result<Loaded, String>,
+        read: Box<Result<Loaded, String>>,
         batch: Vec<Trigger>,
     },
     Config {
@@ -43,6 +43,12 @@ pub enum Request {
     Usage {
         service: Option<String>,
         reply: oneshot::Sender<Result<usage::Snapshot, ApiError>>,
+    },
+    /// An event from outside the loop (the API's refusals), numbered and journaled here.
+    Publish {
+        service: Option<String>,
+        message: String,
+        body: steward_proto::EventBody,
     },
     /// Where an instance's captured output is (the API reads the files itself).
     Logs {
@@ -130,13 +136,18 @@ impl Supervisor {
             Request::Tasks { reply } => {
                 let _ = reply.send(Ok(self.task_status()));
             }
-            Request::Reload { read, batch } => self.on_reload(read, batch),
+            Request::Reload { read, batch } => self.on_reload(*read, batch),
             Request::Config { reply } => {
                 let _ = reply.send(Ok(self.config_status()));
             }
             Request::Usage { service, reply } => {
                 let _ = reply.send(self.usage_snapshot(service));
             }
+            Request::Publish {
+                service,
+                message,
+                body,
+            } => self.bus.publish(service.as_deref(), None, message, body),
             Request::Logs {
                 service,
                 instance,
