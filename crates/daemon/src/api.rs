@@ -19,7 +19,7 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde::Deserialize;
-use steward_proto::{ConfigStatus, ErrorBody, ReloadReport, ServiceStatus, TaskStatus};
+use steward_proto::{ConfigStatus, ErrorBody, Message, ReloadReport, ServiceStatus, TaskStatus};
 use tokio::net::UnixListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::warn;
@@ -188,6 +188,7 @@ fn routes() -> OpenApiRouter<Ctx> {
         .routes(routes!(metrics))
         .routes(routes!(config))
         .routes(routes!(reload))
+        .routes(routes!(shutdown))
         .routes(routes!(crate::sse::events))
         .routes(routes!(crate::sse::journal))
         .routes(routes!(crate::logs::api::logs))
@@ -516,6 +517,25 @@ async fn reload(
         Ok(Ok(report)) => (reload_status(&report), Json(report)).into_response(),
         Ok(Err(e)) => e.into_response(),
         Err(_) => gone(),
+    }
+}
+
+/// Stops every service, dependents first, then steward itself, as SIGTERM does. Answers
+/// 202 once the stopping has begun; the connection ends when steward exits.
+#[utoipa::path(post, path = "/v1/shutdown", tag = "config",
+    responses(
+        (status = 202, description = "Stopping has begun", body = Message),
+        (status = 503, description = "steward is shutting down", body = ErrorBody),
+    ))]
+async fn shutdown(State(ctx): State<Ctx>, Extension(who): Extension<Who>) -> Response {
+    match ask(&ctx, |reply| Request::Shutdown {
+        who: who.text,
+        reply,
+    })
+    .await
+    {
+        Ok(message) => (StatusCode::ACCEPTED, Json(Message { message })).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 

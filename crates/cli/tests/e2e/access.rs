@@ -239,3 +239,26 @@ fn without_an_acl_only_root_and_stewards_user_get_in() {
     let (code, body) = d.http("GET", "/v1/services");
     assert_eq!(code, 200, "{body}");
 }
+
+#[test]
+fn shutdown_needs_admin_and_stops_everything() {
+    let mut d = Daemon::start(SERVICE);
+    let pid = d
+        .wait_instance("svc", 0, "running", |i| i.state == State::Running)
+        .pid
+        .unwrap();
+    if let Some(alice) = ensure_user("stw-alice", &[]) {
+        std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&d.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let out = as_user(&d, &alice, &["shutdown"]);
+        assert!(stderr(&out).contains("lacks the `read` right"), "{}", stderr(&out));
+        assert!(alive(pid));
+    }
+    let out = d.ok(&["shutdown"]);
+    assert!(out.contains("stopping every service"), "{out}");
+    assert!(out.contains("stopped"), "{out}");
+    let status = d.wait_exit();
+    assert!(status.success(), "{status}");
+    wait_gone(&[pid], "the service after shutdown");
+    assert!(d.log().contains("shutdown requested by uid 0 (root)"), "{}", d.log());
+}

@@ -44,6 +44,12 @@ pub enum Request {
         service: Option<String>,
         reply: oneshot::Sender<Result<usage::Snapshot, ApiError>>,
     },
+    /// Stop every service, then steward (as SIGTERM does). Answered once the stopping has
+    /// begun.
+    Shutdown {
+        who: String,
+        reply: oneshot::Sender<Result<String, ApiError>>,
+    },
     /// An event from outside the loop (the API's refusals), numbered and journaled here.
     Publish {
         service: Option<String>,
@@ -148,6 +154,17 @@ impl Supervisor {
                 message,
                 body,
             } => self.bus.publish(service.as_deref(), None, message, body),
+            Request::Shutdown { who, reply } => {
+                // A second request does not escalate to SIGKILL as a second SIGTERM does:
+                // callers of the API may simply retry.
+                let answer = if self.is_shutting_down() {
+                    "steward is already stopping every service".to_string()
+                } else {
+                    self.begin_shutdown(0, &format!("shutdown requested by {who}"));
+                    "stopping every service, then steward".to_string()
+                };
+                let _ = reply.send(Ok(answer));
+            }
             Request::Logs {
                 service,
                 instance,

@@ -652,6 +652,10 @@ impl Supervisor {
         }
     }
 
+    fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_some()
+    }
+
     /// Stops every service, dependents first (first call), or kills them all at once
     /// (second call).
     fn begin_shutdown(&mut self, code: i32, why: &str) {
