@@ -14,5 +14,6 @@ mod recovery;
 mod reload;
 mod stopping;
 mod tasks;
+mod token;
 mod usage;
 mod users;
