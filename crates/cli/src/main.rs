@@ -5,6 +5,7 @@ mod events;
 mod logs;
 mod status;
 mod table;
+mod token;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -118,6 +119,9 @@ enum Command {
     Events(events::EventsArgs),
     /// Show services' captured output (stdout, and stderr unless it is kept apart).
     Logs(logs::LogsArgs),
+    /// Bearer tokens for the TCP API.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     #[command(name = "__guard", hide = true)]
     Guard,
 }
@@ -187,6 +191,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Logs(args) => logs::run(&socket_path(&cli, None), args),
+        Command::Token(command) => token::run(command),
     }
 }
 

@@ -41,6 +41,8 @@ pub mod reloader;
 mod sse;
 mod status;
 pub mod supervisor;
+pub mod tls;
+pub mod tokens;
 pub mod usage;
 pub mod validate;
 

@@ -16,5 +16,6 @@ mod recovery;
 mod reload;
 mod stopping;
 mod tasks;
+mod token;
 mod usage;
 mod users;
