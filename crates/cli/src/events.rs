@@ -1,8 +1,8 @@
 //! `steward events`: the journal's events, and with `--follow` the live ones, read from
 //! `GET /v1/events` (server-sent events).
 
+use crate::client::Target;
 use std::io::Write;
-use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use http_body_util::BodyExt;
@@ -33,7 +33,7 @@ pub struct EventsArgs {
     json: bool,
 }
 
-pub fn run(socket: &Path, args: &EventsArgs) -> Result<()> {
+pub fn run(target: &Target, args: &EventsArgs) -> Result<()> {
     let mut query = vec![format!("follow={}", args.follow)];
     if let Some(since) = &args.since {
         query.push(format!("since={}", crate::encode(since)));
@@ -59,7 +59,7 @@ pub fn run(socket: &Path, args: &EventsArgs) -> Result<()> {
     let path = format!("/v1/events?{}", query.join("&"));
     let rt = crate::client_runtime()?;
     rt.block_on(async {
-        let mut body = client::stream(socket, Method::GET, &path).await?;
+        let mut body = client::stream(target, Method::GET, &path).await?;
         let mut parser = SseParser::default();
         let stdout = std::io::stdout();
         while let Some(frame) = body.frame().await {

@@ -3,8 +3,8 @@
 //! One instance prints as it was written. Several print each line behind `name:i | `: one
 //! after the other, or, when following, interleaved as the lines come.
 
+use crate::client::Target;
 use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
@@ -35,7 +35,7 @@ pub struct LogsArgs {
     stderr: bool,
 }
 
-pub fn run(socket: &Path, args: &LogsArgs) -> Result<ExitCode> {
+pub fn run(target: &Target, args: &LogsArgs) -> Result<ExitCode> {
     let (name, instance) = parse_target(&args.target)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -45,7 +45,7 @@ pub fn run(socket: &Path, args: &LogsArgs) -> Result<ExitCode> {
             Some(i) => vec![i],
             None => {
                 let path = format!("/v1/services/{}", encode(&name));
-                let status: ServiceStatus = client::call_json(socket, Method::GET, &path).await?;
+                let status: ServiceStatus = client::call_json(target, Method::GET, &path).await?;
                 status.instances.iter().map(|i| i.instance).collect()
             }
         };
@@ -55,7 +55,7 @@ pub fn run(socket: &Path, args: &LogsArgs) -> Result<ExitCode> {
         // Every request answered before anything prints: a bad one fails the command.
         let mut bodies = Vec::new();
         for &i in &instances {
-            bodies.push((i, open(socket, &name, i, args).await?));
+            bodies.push((i, open(target, &name, i, args).await?));
         }
         let prefixed = bodies.len() > 1;
         if args.follow && prefixed {
@@ -87,7 +87,7 @@ fn prefix(name: &str, instance: u32, prefixed: bool) -> Option<String> {
 
 /// Starts the request for one instance; an error status is an error with the API's
 /// message.
-async fn open(socket: &Path, name: &str, instance: u32, args: &LogsArgs) -> Result<Incoming> {
+async fn open(target: &Target, name: &str, instance: u32, args: &LogsArgs) -> Result<Incoming> {
     let mut path = format!("/v1/services/{}/logs?instance={instance}", encode(name));
     if let Some(n) = &args.lines {
         path.push_str(&format!("&lines={}", encode(n)));
@@ -101,7 +101,7 @@ async fn open(socket: &Path, name: &str, instance: u32, args: &LogsArgs) -> Resu
     if args.follow {
         path.push_str("&follow=true");
     }
-    client::stream(socket, Method::GET, &path).await
+    client::stream(target, Method::GET, &path).await
 }
 
 /// Copies a body to stdout as it comes; with `prefix`, whole lines only, each behind it.

@@ -40,6 +40,21 @@ struct Cli {
     #[arg(short, long, global = true, value_name = "PATH")]
     socket: Option<PathBuf>,
 
+    /// Talk to the API over TCP instead of the socket: http://HOST:PORT or
+    /// https://HOST:PORT (a steward with `[http] listen`) [default: $STEWARD_URL]
+    #[arg(long, global = true, value_name = "URL", conflicts_with = "socket")]
+    url: Option<String>,
+
+    /// With --url: read the bearer token from this file [default: the token in
+    /// $STEWARD_TOKEN]
+    #[arg(long, global = true, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+
+    /// With an https:// --url: trust the certificates in this PEM file (a self-signed
+    /// certificate, a private CA) [default: $STEWARD_CA_FILE, else the system's]
+    #[arg(long, global = true, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -163,7 +178,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             watch,
             interval,
         } => status::run(&status::Args {
-            socket: &socket_path(&cli, None),
+            target: &target(&cli)?,
             name: name.as_deref(),
             json: *json,
             wide: *wide,
@@ -187,10 +202,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Events(args) => {
-            events::run(&socket_path(&cli, None), args)?;
+            events::run(&target(&cli)?, args)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Logs(args) => logs::run(&socket_path(&cli, None), args),
+        Command::Logs(args) => logs::run(&target(&cli)?, args),
         Command::Token(command) => token::run(command),
     }
 }
@@ -198,7 +213,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// Exit codes: 0 applied (or planned), 2 the file is invalid (as `steward check`), 1 any
 /// other failure.
 fn reload(cli: &Cli, dry_run: bool, wait: bool, json: bool) -> Result<ExitCode> {
-    let socket = socket_path(cli, None);
+    let socket = target(cli)?;
     let path = format!("/v1/reload?dry_run={dry_run}&wait={wait}");
     let rt = client_runtime()?;
     let (status, body) = rt.block_on(client::call(&socket, Method::POST, &path))?;
@@ -218,7 +233,7 @@ fn reload(cli: &Cli, dry_run: bool, wait: bool, json: bool) -> Result<ExitCode> 
 }
 
 fn shutdown(cli: &Cli, wait: bool) -> Result<ExitCode> {
-    let socket = socket_path(cli, None);
+    let socket = target(cli)?;
     let rt = client_runtime()?;
     rt.block_on(async {
         // The event stream, opened first, ends when steward exits: that is the wait.
@@ -261,7 +276,7 @@ fn print_reload(report: &ReloadReport) {
 }
 
 fn show_config(cli: &Cli, json: bool) -> Result<ExitCode> {
-    let socket = socket_path(cli, None);
+    let socket = target(cli)?;
     let rt = client_runtime()?;
     let c: ConfigStatus = rt.block_on(client::call_json(&socket, Method::GET, "/v1/config"))?;
     if json {
@@ -303,7 +318,7 @@ fn print_services(services: &[ServiceStatus], json: bool) -> Result<()> {
 }
 
 fn control(cli: &Cli, action: &str, args: &ControlArgs) -> Result<ExitCode> {
-    let socket = socket_path(cli, None);
+    let socket = target(cli)?;
     let targets = args
         .targets
         .iter()
@@ -419,6 +434,36 @@ fn config_path(cli: &Cli) -> Option<PathBuf> {
 /// `from_config` is the daemon's checked value; clients read the file leniently (`None`
 /// here), because a broken config must not stop them talking to a daemon that still runs
 /// the previous one.
+/// Where the API is: `--url` (or `STEWARD_URL`) over TCP with its token, else the socket.
+fn target(cli: &Cli) -> Result<client::Target> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let url = match (&cli.url, &cli.socket) {
+        (Some(u), _) => Some(u.clone()),
+        (None, Some(_)) => None,
+        (None, None) => env("STEWARD_URL"),
+    };
+    let Some(url) = url else {
+        return Ok(client::Target::Unix(socket_path(cli, None)));
+    };
+    let token = match &cli.token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the token file {}", path.display()))?;
+            let token = text.trim().to_string();
+            if token.is_empty() {
+                anyhow::bail!("the token file {} is empty", path.display());
+            }
+            Some(token)
+        }
+        None => env("STEWARD_TOKEN"),
+    };
+    let ca = cli
+        .ca_file
+        .clone()
+        .or_else(|| env("STEWARD_CA_FILE").map(PathBuf::from));
+    client::Target::url(&url, token, ca.as_deref())
+}
+
 fn socket_path(cli: &Cli, from_config: Option<PathBuf>) -> PathBuf {
     if let Some(s) = &cli.socket {
         return s.clone();

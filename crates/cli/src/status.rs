@@ -1,7 +1,7 @@
 //! `steward status`: one snapshot, or with `--watch` a new one every interval.
 
+use crate::client::Target;
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -14,7 +14,7 @@ use crate::{client, encode, table};
 
 /// What `steward status` was asked for.
 pub struct Args<'a> {
-    pub socket: &'a Path,
+    pub target: &'a Target,
     pub name: Option<&'a str>,
     pub json: bool,
     pub wide: bool,
@@ -56,7 +56,7 @@ async fn once(args: &Args<'_>) -> Result<ExitCode> {
     // The startup tasks, under the whole table (not in --json: that is one document).
     if args.name.is_none() && !args.json {
         let tasks: Vec<TaskStatus> =
-            client::call_json(args.socket, Method::GET, "/v1/tasks").await?;
+            client::call_json(args.target, Method::GET, "/v1/tasks").await?;
         if !tasks.is_empty() {
             out.push('\n');
             out.push_str(&table::render_tasks(&tasks));
@@ -71,12 +71,12 @@ async fn fetch(args: &Args<'_>) -> Result<Vec<ServiceStatus>> {
     match args.name {
         Some(n) => {
             let path = format!("/v1/services/{}{query}", encode(n));
-            let one: ServiceStatus = client::call_json(args.socket, Method::GET, &path).await?;
+            let one: ServiceStatus = client::call_json(args.target, Method::GET, &path).await?;
             Ok(vec![one])
         }
         None => {
             let path = format!("/v1/services{query}");
-            client::call_json(args.socket, Method::GET, &path).await
+            client::call_json(args.target, Method::GET, &path).await
         }
     }
 }

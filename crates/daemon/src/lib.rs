@@ -29,7 +29,9 @@ pub mod auth;
 pub mod cgroup;
 pub mod clock;
 pub mod events;
+pub mod filewatch;
 pub mod guard;
+pub mod http;
 pub mod journal;
 pub mod logs;
 pub mod metrics;
@@ -81,6 +83,14 @@ pub async fn run(opts: Options) -> std::io::Result<i32> {
     let access = auth::Access::load(&opts.config).map_err(std::io::Error::other)?;
     let listener = api::bind(&opts.socket, access.socket_mode, access.socket_gid)?;
     let (access_tx, access_rx) = tokio::sync::watch::channel(std::sync::Arc::new(access));
+    let (tcp, _tls_watcher) = match &opts.config.http {
+        Some(spec) => {
+            let (tcp, watcher) = http_front(spec)?;
+            tokio::spawn(http::follow_tokens(access_tx.clone()));
+            (Some(tcp), watcher)
+        }
+        None => (None, None),
+    };
     info!("API listening on {}", opts.socket.display());
     let clock = clock::Clock::start();
     let (tx, rx) = mpsc::channel(256);
@@ -116,6 +126,7 @@ pub async fn run(opts: Options) -> std::io::Result<i32> {
     let bus = events::Bus::new(journal, first_id);
     let server = tokio::spawn(api::serve(
         listener,
+        tcp,
         tx,
         reload_tx.clone(),
         bus.feed(),
@@ -151,4 +162,39 @@ pub async fn run(opts: Options) -> std::io::Result<i32> {
     server.abort();
     let _ = std::fs::remove_file(&socket);
     code
+}
+
+/// Binds `[http] listen` and loads its TLS certificate, watched for renewals.
+fn http_front(
+    spec: &steward_core::config::HttpSpec,
+) -> std::io::Result<(api::Tcp, Option<::notify::RecommendedWatcher>)> {
+    let listener = std::net::TcpListener::bind(spec.listen).map_err(|e| {
+        std::io::Error::new(
+            e.kind(),
+            format!("cannot listen on {} ([http] listen): {e}", spec.listen),
+        )
+    })?;
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let (tls, watcher) = match &spec.tls {
+        Some(files) => {
+            let tls = tls::Tls::load(tls::TlsFiles {
+                cert: files.cert.clone(),
+                key: files.key.clone(),
+            })
+            .map(std::sync::Arc::new)
+            .map_err(std::io::Error::other)?;
+            let watcher = tls::watch(tls.clone(), |result| match result {
+                Ok(()) => info!("TLS certificate read again"),
+                Err(e) => tracing::warn!("TLS certificate not replaced: {e}"),
+            })
+            .map_err(|e| tracing::warn!("cannot watch the TLS certificate for renewals: {e}"))
+            .ok();
+            (Some(tls), watcher)
+        }
+        None => (None, None),
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    info!("API listening on {scheme}://{}", listener.local_addr()?);
+    Ok((api::Tcp { listener, tls }, watcher))
 }

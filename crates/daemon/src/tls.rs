@@ -16,11 +16,8 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock, mpsc};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, PoisonError, RwLock};
 
-use notify::event::{AccessKind, AccessMode};
-use notify::{EventKind, RecursiveMode, Watcher};
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
@@ -28,15 +25,10 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_rustls::TlsAcceptor;
-use tracing::{debug, warn};
+use tracing::warn;
 
 /// The one application protocol offered and accepted.
 pub const ALPN_HTTP1: &[u8] = b"http/1.1";
-
-/// The files watched are read once they have been quiet this long...
-pub const QUIET: Duration = Duration::from_millis(100);
-/// ...or after this long of continuous changes.
-pub const MAX_DELAY: Duration = Duration::from_secs(1);
 
 /// Where steward's certificate and private key are: PEM files, the certificate file
 /// holding the server's certificate first and then any intermediates.
@@ -215,73 +207,16 @@ fn pem_error(e: &pem::Error) -> String {
     }
 }
 
-/// Watches the directories of the certificate and the key and calls [`Tls::reload`] after
-/// each burst of changes (once the files have been quiet for [`QUIET`]), passing its result
-/// to `on_result`. Directories, not files, because certbot and config managers replace the
-/// files by renaming new ones over them (or by swapping symlinks; when either path is a
-/// symlink, any change in its directory counts). Reloading reads files, so it runs on a
-/// thread of its own, which ends when the returned watcher is dropped.
+/// Calls [`Tls::reload`] after each burst of changes to the certificate or key files
+/// (see [`crate::filewatch`]), passing its result to `on_result`.
 pub fn watch(
     tls: Arc<Tls>,
     on_result: impl Fn(Result<(), String>) + Send + 'static,
 ) -> notify::Result<notify::RecommendedWatcher> {
     let files = tls.files().clone();
-    let mut dirs: Vec<PathBuf> = [&files.cert, &files.key]
-        .into_iter()
-        .map(|p| match p.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        })
-        .collect();
-    dirs.dedup();
-    let names: Vec<_> = [&files.cert, &files.key]
-        .into_iter()
-        .filter_map(|p| p.file_name().map(|n| n.to_os_string()))
-        .collect();
-    let any_name = [&files.cert, &files.key]
-        .into_iter()
-        .any(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()));
-    let (tx, rx) = mpsc::channel();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let e = match event {
-            Ok(e) => e,
-            Err(e) => return warn!("TLS certificate watcher: {e}"),
-        };
-        // Reading a file (ours included) is not a change.
-        if matches!(e.kind, EventKind::Access(a) if a != AccessKind::Close(AccessMode::Write)) {
-            return;
-        }
-        let names_one = || {
-            e.paths
-                .iter()
-                .any(|p| p.file_name().is_some_and(|n| names.iter().any(|m| m == n)))
-        };
-        if any_name || names_one() {
-            let _ = tx.send(());
-        }
-    })?;
-    for dir in &dirs {
-        watcher.watch(dir, RecursiveMode::NonRecursive)?;
-        debug!("watching {} for new TLS certificates", dir.display());
-    }
-    std::thread::Builder::new()
-        .name("steward-tls-watch".into())
-        .spawn(move || {
-            // Ends when the watcher, and with it the sender, is dropped.
-            while rx.recv().is_ok() {
-                let burst = Instant::now();
-                loop {
-                    match rx.recv_timeout(QUIET) {
-                        Ok(()) if burst.elapsed() < MAX_DELAY => {}
-                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                        _ => break,
-                    }
-                }
-                on_result(tls.reload());
-            }
-        })
-        .map_err(notify::Error::io)?;
-    Ok(watcher)
+    crate::filewatch::watch(&[files.cert, files.key], "TLS certificate", move || {
+        on_result(tls.reload())
+    })
 }
 
 /// Where a Debian-style system keeps the certificates it trusts, in one PEM file.

@@ -131,6 +131,32 @@ impl Host for Machine {
                 .with_help("each line is KEY=VALUE, `export KEY=VALUE`, blank or a # comment")
         })
     }
+
+    fn tokens_file(&self, path: &Path) -> Result<(), Problem> {
+        use crate::tokens::{Tokens, TokensError};
+        match Tokens::load(path) {
+            Ok(_) => Ok(()),
+            // Its own lines' problems, each at its own line and column.
+            Err(TokensError::Invalid(diags)) => Err(Problem::new(format!(
+                "the tokens file has problems:\n{diags}"
+            ))),
+            Err(e) => Err(Problem::new(e.to_string())),
+        }
+    }
+
+    fn tls_cert(&self, cert: &Path) -> Result<(), Problem> {
+        std::fs::File::open(cert)
+            .map(drop)
+            .map_err(|e| Problem::new(format!("cannot read tls_cert {}: {e}", cert.display())))
+    }
+
+    fn tls_key(&self, cert: &Path, key: &Path) -> Result<(), Problem> {
+        let files = crate::tls::TlsFiles {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+        };
+        crate::tls::Tls::load(files).map(drop).map_err(Problem::new)
+    }
 }
 
 /// The `PATH` a start searches for `process`'s program (`None`: [`DEFAULT_PATH`]), and

@@ -251,7 +251,11 @@ fn shutdown_needs_admin_and_stops_everything() {
         std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::set_permissions(&d.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
         let out = as_user(&d, &alice, &["shutdown"]);
-        assert!(stderr(&out).contains("lacks the `read` right"), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("lacks the `read` right"),
+            "{}",
+            stderr(&out)
+        );
         assert!(alive(pid));
     }
     let out = d.ok(&["shutdown"]);
@@ -260,5 +264,9 @@ fn shutdown_needs_admin_and_stops_everything() {
     let status = d.wait_exit();
     assert!(status.success(), "{status}");
     wait_gone(&[pid], "the service after shutdown");
-    assert!(d.log().contains("shutdown requested by uid 0 (root)"), "{}", d.log());
+    assert!(
+        d.log().contains("shutdown requested by uid 0 (root)"),
+        "{}",
+        d.log()
+    );
 }

@@ -385,6 +385,10 @@ fn config_text(dir: &Path, supervisor: &str, services: &str) -> String {
 
 fn config_text_with(dir: &Path, supervisor: &str, control: &str, services: &str) -> String {
     let body = expand(services, dir);
+    let control = match control {
+        "" => String::new(),
+        c => format!("{}\n", c.trim_end()),
+    };
     format!(
         "[supervisor]\n{supervisor}state_dir = \"{}\"\n\n[control]\n{control}socket = \"{}\"\n\n{body}",
         dir.join("state").display(),

@@ -16,6 +16,7 @@ mod recovery;
 mod reload;
 mod stopping;
 mod tasks;
+mod tcp;
 mod token;
 mod usage;
 mod users;

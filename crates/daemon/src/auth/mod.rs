@@ -14,11 +14,12 @@
 pub mod identity;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::connect_info::ConnectInfo;
 use axum::extract::{Request as HttpRequest, State};
-use axum::http::header::WWW_AUTHENTICATE;
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -29,15 +30,19 @@ use tokio::sync::{mpsc, watch};
 use tracing::warn;
 
 use crate::supervisor::{ApiError, Request};
+use crate::tokens::Tokens;
 use identity::Identities;
 
 /// What the config of the moment says about access, with what it names looked up.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Access {
     pub policy: Policy,
     /// `[control] socket_group`, resolved.
     pub socket_gid: Option<u32>,
     pub socket_mode: u32,
+    /// `[http] tokens_file` and the tokens read from it (read again when it changes).
+    pub tokens_file: Option<PathBuf>,
+    pub tokens: Option<Arc<Tokens>>,
 }
 
 impl Access {
@@ -54,10 +59,17 @@ impl Access {
             ),
             None => None,
         };
+        let tokens_file = config.http.as_ref().and_then(|h| h.tokens_file.clone());
+        let tokens = match &tokens_file {
+            Some(path) => Some(Arc::new(Tokens::load(path).map_err(|e| e.to_string())?)),
+            None => None,
+        };
         Ok(Access {
             policy: Policy::new(config, nix::unistd::geteuid().as_raw()),
             socket_gid,
             socket_mode: config.control.socket_mode,
+            tokens_file,
+            tokens,
         })
     }
 }
@@ -119,8 +131,13 @@ impl Gate {
         }
     }
 
-    /// Who is calling, or why nobody can tell (a 401).
-    async fn identify(&self, transport: &Transport) -> Result<Who, String> {
+    /// Who is calling, or why nobody can tell (a 401). Over TCP that is the bearer token
+    /// in `authorization`, if any.
+    async fn identify(
+        &self,
+        transport: &Transport,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<Who, String> {
         match transport {
             Transport::Unix(Some(cred)) => {
                 let caller = self.identities.resolve(cred.uid, cred.gid).await;
@@ -137,10 +154,33 @@ impl Gate {
             Transport::Unix(None) => {
                 Err("the kernel gave no credentials for this connection".into())
             }
-            Transport::Tcp { remote } => Ok(Who {
-                caller: Arc::new(Caller::anonymous()),
-                text: format!("anonymous from {remote}"),
-            }),
+            Transport::Tcp { remote } => {
+                let Some(header) = authorization else {
+                    return Ok(Who {
+                        caller: Arc::new(Caller::anonymous()),
+                        text: format!("anonymous from {remote}"),
+                    });
+                };
+                let token = header
+                    .to_str()
+                    .ok()
+                    .and_then(|h| h.strip_prefix("Bearer "))
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .ok_or("the Authorization header must be `Bearer TOKEN`")?;
+                let tokens = self.access.borrow().tokens.clone();
+                let tokens = tokens.ok_or("this steward has no tokens file: no token is valid")?;
+                let id = tokens.identify(token).ok_or("the token is not valid")?;
+                Ok(Who {
+                    caller: Arc::new(Caller {
+                        uid: None,
+                        user: Some(id.name.clone()),
+                        gids: Vec::new(),
+                        groups: id.groups.clone(),
+                    }),
+                    text: format!("token {} from {remote}", id.name),
+                })
+            }
         }
     }
 
@@ -201,7 +241,8 @@ pub async fn authorize(
 ) -> Response {
     let (right, service) = required(req.method(), req.uri().path());
     let request = format!("{} {}", req.method(), req.uri().path());
-    let who = match gate.identify(&transport).await {
+    let authorization = req.headers().get(AUTHORIZATION);
+    let who = match gate.identify(&transport, authorization).await {
         Ok(who) => who,
         Err(why) => {
             let refusal = Refusal {
@@ -210,8 +251,11 @@ pub async fn authorize(
                 answer: why,
                 service,
             };
-            gate.journal("an unidentified caller", request, right, &refusal)
-                .await;
+            let caller = match &transport {
+                Transport::Tcp { remote } => format!("a caller from {remote}"),
+                Transport::Unix(_) => "an unidentified caller".to_string(),
+            };
+            gate.journal(&caller, request, right, &refusal).await;
             return answer(refusal);
         }
     };

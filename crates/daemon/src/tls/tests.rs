@@ -255,7 +255,10 @@ async fn watch_reloads_a_certificate_renamed_into_place() {
     assert_eq!(result, Ok(()));
     assert_eq!(exchange(tls.acceptor(), &connector).await.0, two.der);
     // Both files changed within the quiet time: one reload for the burst.
-    assert!(rx.recv_timeout(QUIET * 3).is_err(), "more than one reload");
+    assert!(
+        rx.recv_timeout(crate::filewatch::QUIET * 3).is_err(),
+        "more than one reload"
+    );
 
     // A broken key is reported, and the certificate stays.
     std::fs::write(&d.files.key, "garbage\n").unwrap();

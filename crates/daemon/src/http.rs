@@ -1,0 +1,137 @@
+//! The API over TCP (`[http] listen`): the same router as the Unix socket, behind TLS when
+//! the config gives a certificate. Who the caller is comes from its bearer token (see
+//! [`crate::auth`]); this module only accepts, shakes hands and serves.
+//!
+//! Each connection gets a task of its own, so a slow handshake holds up nobody else. A
+//! handshake or a request's headers that take longer than [`HANDSHAKE`] end the
+//! connection, and at most [`MAX_CONNECTIONS`] are served at once: a client that opens
+//! connections and sends nothing cannot use up steward's file descriptors.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::connect_info::ConnectInfo;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+use tower::ServiceExt;
+use tracing::{debug, info, warn};
+
+use crate::auth::{Access, Transport};
+use crate::tls::Tls;
+use crate::tokens::Tokens;
+
+/// How long a TLS handshake, or a request's headers, may take.
+pub const HANDSHAKE: Duration = Duration::from_secs(10);
+/// Connections served at once; more wait to be accepted.
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// Serves `app` on `listener` for ever (until the task is aborted).
+pub async fn serve(listener: TcpListener, app: Router, tls: Option<Arc<Tls>>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let (stream, remote) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // EMFILE and the like: wait a little rather than spin.
+                warn!("TCP API: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            connection(stream, remote, app, tls).await;
+            drop(permit);
+        });
+    }
+}
+
+async fn connection(stream: TcpStream, remote: SocketAddr, app: Router, tls: Option<Arc<Tls>>) {
+    let _ = stream.set_nodelay(true);
+    // Every request of the connection carries where it came from, as ConnectInfo.
+    let service =
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut()
+                .insert(ConnectInfo(Transport::Tcp { remote }));
+            app.clone().oneshot(req)
+        });
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(HANDSHAKE);
+    let served = match tls {
+        Some(tls) => {
+            let stream = match tokio::time::timeout(HANDSHAKE, tls.acceptor().accept(stream)).await
+            {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => return debug!("TCP API: TLS handshake with {remote} failed: {e}"),
+                Err(_) => return debug!("TCP API: TLS handshake with {remote} timed out"),
+            };
+            http.serve_connection(TokioIo::new(stream), service).await
+        }
+        None => http.serve_connection(TokioIo::new(stream), service).await,
+    };
+    if let Err(e) = served {
+        debug!("TCP API: connection from {remote}: {e}");
+    }
+}
+
+/// Keeps the tokens of the moment: reads the tokens file again when it changes (and, after
+/// a reload names another file, watches that one). A file that becomes invalid leaves the
+/// tokens read before in use.
+pub async fn follow_tokens(access: watch::Sender<Arc<Access>>) {
+    let mut changes = access.subscribe();
+    let (tick_tx, mut ticks) = tokio::sync::mpsc::unbounded_channel();
+    let mut watching: Option<(std::path::PathBuf, notify::RecommendedWatcher)> = None;
+    loop {
+        let path = changes.borrow_and_update().tokens_file.clone();
+        if watching.as_ref().map(|(p, _)| p) != path.as_ref() {
+            watching = path.and_then(|p| {
+                let tick = tick_tx.clone();
+                match crate::filewatch::watch(std::slice::from_ref(&p), "tokens file", move || {
+                    let _ = tick.send(());
+                }) {
+                    Ok(w) => Some((p, w)),
+                    Err(e) => {
+                        warn!(
+                            "cannot watch {} ({e}); reload to read it again",
+                            p.display()
+                        );
+                        None
+                    }
+                }
+            });
+        }
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            Some(()) = ticks.recv() => {
+                let Some((path, _)) = &watching else { continue };
+                let path = path.clone();
+                let read = tokio::task::spawn_blocking({
+                    let path = path.clone();
+                    move || Tokens::load(&path)
+                })
+                .await;
+                match read {
+                    Ok(Ok(tokens)) => {
+                        info!("read the tokens file {} again: {} tokens", path.display(), tokens.len());
+                        let tokens = Arc::new(tokens);
+                        access.send_modify(|a| {
+                            let mut next = Access::clone(a);
+                            next.tokens = Some(tokens);
+                            *a = Arc::new(next);
+                        });
+                    }
+                    Ok(Err(e)) => warn!("the tokens file changed but cannot be used; the tokens read before stay valid: {e}"),
+                    Err(e) => warn!("reading the tokens file failed: {e}"),
+                }
+            }
+        }
+    }
+}
