@@ -12,6 +12,7 @@ mod probes;
 mod readiness;
 mod recovery;
 mod reload;
+mod runas;
 mod stopping;
 mod tasks;
 mod usage;

@@ -274,3 +274,32 @@ fn no_new_privileges_is_a_boolean_and_keys_are_suggested() {
     let (_, _, _, h) = problem(&format!("{BASE}no_new_privs = true\n"));
     assert_eq!(h.as_deref(), Some("did you mean `no_new_privileges`?"));
 }
+
+/// Every example of the section of `docs/configuration.md` parses.
+#[test]
+fn the_documented_examples_parse() {
+    let doc = include_str!("../../../../../../docs/configuration.md");
+    let section = doc
+        .split("## Running as another user")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("the section");
+    let blocks: Vec<&str> = section
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    assert_eq!(blocks.len(), 7);
+    let whole = service(blocks[0]).process;
+    assert_eq!(whole.umask, Some(0o027));
+    assert_eq!(whole.limits.len(), 4);
+    assert!(whole.no_new_privileges);
+    for block in &blocks[1..] {
+        // Keys alone, or a table of their own: both go in a service.
+        let text = match block.starts_with('[') {
+            true => format!("{BASE}{}", block.replace("[service.web.", "[service.a.")),
+            false => format!("{BASE}{block}"),
+        };
+        service(&text);
+    }
+}
