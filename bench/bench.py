@@ -5,7 +5,7 @@ Normally started by bench/run.sh, which installs the peers, builds the probes an
 steward, creates the scratch directory and cleans up after us. Standard library only.
 
     bench.py --scratch DIR [--quick] [--only steward,supervisord,pm2]
-             [--workloads crash,kill,notify,many,large,reload,logs,fanout] [--out FILE]
+             [--workloads crash,kill,notify,many,large,reload,logs,fanout,acl] [--out FILE]
     bench.py --reap --scratch DIR      # kill everything a run in DIR left behind
 
 Every process we start (daemons, probes, PM2's God daemon) either runs an executable
@@ -36,7 +36,7 @@ ROOT = os.path.dirname(HERE)
 WORK = os.path.join(HERE, ".work")
 TOOLS = ["steward", "supervisord", "pm2"]
 # The workloads, in the order a run does them (--workloads selects some).
-WORKLOADS = ["crash", "kill", "notify", "many", "large", "reload", "logs", "fanout"]
+WORKLOADS = ["crash", "kill", "notify", "many", "large", "reload", "logs", "fanout", "acl"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 T_START = time.monotonic()
@@ -89,6 +89,11 @@ class Params:
         self.fanout_subscribers = 100
         self.fanout_s = 3 if quick else 10
         self.fanout_drain_s = 60  # for every subscriber to reach the last event
+        # ACL cost: status requests/s without an ACL and with a 20-entry one, alternated.
+        self.acl_services = 10
+        self.acl_entries = 20
+        self.acl_s = 2 if quick else 5  # per measurement
+        self.acl_rounds = 2 if quick else 5  # each round measures both, in turn
 
 
 # ----------------------------------------------------------------------------------------
@@ -406,6 +411,7 @@ class Steward(Supervisor):
         self.instances = instances
         self.extra = list(extra)  # more `key = value` lines for every service
         self.supervisor_extra = list(supervisor_extra)  # more lines for [supervisor]
+        self.control_extra = []  # more lines for [control]
         self.env_of = {}  # service name -> {VAR: value}, for `env = {...}`
         # conf_dir: a directory of its own for the config file (steward watches the file's
         # directory, which must not be where its own output goes).
@@ -417,7 +423,8 @@ class Steward(Supervisor):
     def config_text(self):
         q = json.dumps  # TOML basic strings are JSON-compatible for our ASCII paths
         lines = ["[supervisor]", f"state_dir = {q(os.path.join(self.dir, 'state'))}"]
-        lines += self.supervisor_extra + ["", "[control]", f"socket = {q(self.sock)}", ""]
+        lines += self.supervisor_extra + ["", "[control]", f"socket = {q(self.sock)}"]
+        lines += self.control_extra + [""]
         for name, argv in self.services:
             lines += [f"[service.{name}]",
                       "command = [" + ", ".join(q(a) for a in argv) + "]",
@@ -645,7 +652,8 @@ class Ctx:
         self.spawnfloor = os.path.join(bindir, "spawnfloor")
         self.restartfloor = os.path.join(bindir, "restartfloor")
         self.notifyfloor = os.path.join(bindir, "notifyfloor")
-        for name in ("probe", "spawnfloor", "restartfloor", "notifyfloor"):
+        self.reqrate = os.path.join(bindir, "reqrate")
+        for name in ("probe", "spawnfloor", "restartfloor", "notifyfloor", "reqrate"):
             shutil.copy2(os.path.join(WORK, "bin", name), os.path.join(bindir, name))
         self.steward_cgroups = None  # what `steward up` said about cgroups, first run
         self.logs = os.path.join(self.scratch, "logs")
@@ -1509,6 +1517,69 @@ def w_fanout(ctx, tool):
     return res
 
 
+def acl_entries(n):
+    """n entries that the benchmark's caller (root) must be checked against: n-1 that match
+    nobody here (by user, group, uid and gid, so every kind of principal is compared, and
+    the groups must be known), then the one that lets root in."""
+    kinds = ["deny user:bench-nobody-{i} read", "allow group:bench-group-{i} control",
+             "deny gid:{g} all", "allow uid:{u} read"]
+    out = [kinds[i % 4].format(i=i, g=3_900_000 + i, u=3_800_000 + i) for i in range(n - 1)]
+    return out + ["allow uid:0 admin"]
+
+
+def w_acl(ctx, tool):
+    """steward only: what the ACL check costs. Status requests per second over the Unix
+    socket (bench/reqrate.c, one request at a time) with no ACL (the default) and with a
+    20-entry one, switched by reloads and alternated, so both see the same machine."""
+    p = ctx.params
+    services = [(f"a{i}", [ctx.probe, "run", ctx.fresh_log(f"acl-{i}")]) for i in range(p.acl_services)]
+    sup = make(ctx, tool, "acl", services)
+    res = {"entries": p.acl_entries, "services": p.acl_services, "runs": {"none": {}, "acl": {}}}
+
+    def use(with_acl):
+        sup.control_extra = ["acl = [" + ", ".join(json.dumps(e) for e in acl_entries(p.acl_entries)) + "]"] \
+            if with_acl else []
+        sup.write_config()
+        pr = run([ctx.steward_bin, "reload", "--socket", sup.sock], timeout=60, env=sup.env())
+        if pr.returncode != 0:
+            raise RuntimeError(f"reload failed: {pr.stderr.strip()[-300:]}")
+
+    def measure(mode):
+        cpu0 = cpu_ns_schedstat(sup.daemon_pid())
+        pr = run([ctx.reqrate, sup.sock, "/v1/services", str(p.acl_s), mode], timeout=p.acl_s + 30,
+                 env=ctx.base_env)
+        cpu = cpu_ns_schedstat(sup.daemon_pid()) - cpu0
+        if pr.returncode != 0:
+            raise RuntimeError(f"reqrate failed: {pr.stderr.strip()[-300:]}")
+        d = json.loads(pr.stdout)
+        d["cpu_us_per_request"] = round(cpu / 1000 / max(d["requests"], 1), 2)
+        if d["errors"]:
+            raise RuntimeError(f"{d['errors']} requests failed")
+        return d
+
+    try:
+        sup.launch()
+        if not wait_until(lambda: sup.count_running() == p.acl_services, 60, interval=0.05):
+            sup.check_alive()
+            raise TimeoutError("services not running")
+        for _ in range(p.acl_rounds):
+            for key in ("none", "acl"):
+                use(key == "acl")
+                for mode in ("keepalive", "fresh"):
+                    res["runs"][key].setdefault(mode, []).append(measure(mode))
+        for mode in ("keepalive", "fresh"):
+            med = {k: pct([r["per_s"] for r in res["runs"][k][mode]], 50) for k in ("none", "acl")}
+            lat = {k: pct([r["p50_us"] for r in res["runs"][k][mode]], 50) for k in ("none", "acl")}
+            cpu = {k: pct([r["cpu_us_per_request"] for r in res["runs"][k][mode]], 50) for k in ("none", "acl")}
+            res[mode] = {"none_per_s": med["none"], "acl_per_s": med["acl"],
+                         "none_p50_us": lat["none"], "acl_p50_us": lat["acl"],
+                         "none_cpu_us": cpu["none"], "acl_cpu_us": cpu["acl"],
+                         "difference_pct": round(100 * (med["none"] - med["acl"]) / med["none"], 2)}
+    finally:
+        finish(ctx, sup, res)
+    return res
+
+
 def spawn_floor(ctx, n, mode, reps):
     vals, outs = [], []
     for i in range(reps):
@@ -1987,6 +2058,30 @@ def report(ctx, R, info, versions):
               "events from the journal. steward only: supervisord and PM2 have no event stream to subscribe to.",
               columns=["steward"])
 
+    a = g("acl", "steward") or {}
+    if "acl" in R.get("workloads", []):
+        c = lambda fn: cell(a, fn)  # noqa: E731
+        rows = []
+        for mode, label in (("keepalive", "one kept-alive connection"), ("fresh", "a new connection per request")):
+            rows += [
+                [f"status requests/s, {label}, no ACL", c(lambda r: f"{r[mode]['none_per_s']:,.0f}"), "", ""],
+                [f"status requests/s, {label}, {p.acl_entries}-entry ACL", c(lambda r: f"{r[mode]['acl_per_s']:,.0f}"), "", ""],
+                [f"difference ({label})", c(lambda r: f"{r[mode]['difference_pct']:+.1f} %"), "< 5 %",
+                 verdict("error" not in a and mode in a and a[mode]["difference_pct"] < 5)],
+                [f"request p50 latency, {label}: none / ACL",
+                 c(lambda r: f"{r[mode]['none_p50_us']:.0f} / {r[mode]['acl_p50_us']:.0f} µs"), "", ""],
+                [f"steward CPU per request, {label}: none / ACL",
+                 c(lambda r: f"{r[mode]['none_cpu_us']:.1f} / {r[mode]['acl_cpu_us']:.1f} µs"), "", ""],
+            ]
+        table(f"11. Cost of the ACL check: status requests per second", [], rows,
+              f"`GET /v1/services` ({p.acl_services} services) over the Unix socket, one request at a time, "
+              f"by `bench/reqrate.c` for {p.acl_s} s per measurement, as root; medians of {p.acl_rounds} rounds. "
+              "Each round measures steward without `[control] acl` (the default: root and steward's user are "
+              f"admins), then, after a reload, with a {p.acl_entries}-entry ACL whose first "
+              f"{p.acl_entries - 1} entries match nobody (users, groups, uids and gids, so every kind of "
+              "principal is compared and the caller's groups must be known) and whose last lets root in. "
+              "steward only: supervisord and PM2 have no ACL to compare.", columns=["steward"])
+
     # Extras: stop time, leftovers, notes
     rows = []
     for w, label in (("many", f"stop {n:,} services"), ("large", f"stop {big:,} services")):
@@ -2157,6 +2252,12 @@ def main():
         if "logs" in sel:
             for t in active:
                 attempt("logs", t, lambda: w_logs(ctx, t))
+        if "acl" in sel:
+            for t in active:
+                if t == "steward":
+                    attempt("acl", t, lambda: w_acl(ctx, t))
+                else:
+                    R.setdefault("acl", {})[t] = {"skipped": "no ACL", "no_equivalent": True}
         # Event fan-out: steward only (the peers have no event stream to subscribe to).
         if "fanout" in sel:
             for t in active:

@@ -2,7 +2,7 @@
 # Benchmark steward against supervisord and PM2; writes docs/benchmarks.md.
 #
 #   bench/run.sh [--quick] [--only steward,supervisord,pm2] [--skip-install] [--skip-build]
-#                [--workloads crash,kill,notify,many,large,reload,logs,fanout] [--out FILE]
+#                [--workloads crash,kill,notify,many,large,reload,logs,fanout,acl] [--out FILE]
 #
 # Installs what it needs under bench/.work (supervisor in a venv, pm2 in a local npm
 # prefix, hyperfine via apt when missing), compiles the probes, builds steward
@@ -76,6 +76,7 @@ main() {
     build_c spawnfloor
     build_c restartfloor
     build_c notifyfloor
+    build_c reqrate
 
     # --- steward ----------------------------------------------------------------------------
     if want steward && [[ $SKIP_BUILD == 0 ]]; then

@@ -5,6 +5,7 @@ mod events;
 mod logs;
 mod status;
 mod table;
+mod token;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -99,6 +100,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Stop every service, dependents first, then steward itself (as SIGTERM does).
+    Shutdown {
+        /// Return once stopping has begun, without waiting for steward to exit.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Show the config steward runs: its file, hash, load time and the last reload.
     Config {
         /// Print the API's JSON document (it includes the config's text).
@@ -112,6 +119,9 @@ enum Command {
     Events(events::EventsArgs),
     /// Show services' captured output (stdout, and stderr unless it is kept apart).
     Logs(logs::LogsArgs),
+    /// Bearer tokens for the TCP API.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     #[command(name = "__guard", hide = true)]
     Guard,
 }
@@ -171,6 +181,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => reload(&cli, *dry_run, !*no_wait, *json),
         Command::Config { json } => show_config(&cli, *json),
+        Command::Shutdown { no_wait } => shutdown(&cli, !*no_wait),
         Command::Openapi => {
             println!("{}", steward_daemon::api::openapi().to_pretty_json()?);
             Ok(ExitCode::SUCCESS)
@@ -180,6 +191,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Logs(args) => logs::run(&socket_path(&cli, None), args),
+        Command::Token(command) => token::run(command),
     }
 }
 
@@ -202,6 +214,28 @@ fn reload(cli: &Cli, dry_run: bool, wait: bool, json: bool) -> Result<ExitCode> 
         "invalid" => ExitCode::from(2),
         "unreadable" => ExitCode::FAILURE,
         _ => ExitCode::SUCCESS,
+    })
+}
+
+fn shutdown(cli: &Cli, wait: bool) -> Result<ExitCode> {
+    let socket = socket_path(cli, None);
+    let rt = client_runtime()?;
+    rt.block_on(async {
+        // The event stream, opened first, ends when steward exits: that is the wait.
+        let events = if wait {
+            Some(client::stream(&socket, Method::GET, "/v1/events").await?)
+        } else {
+            None
+        };
+        let answer: steward_proto::Message =
+            client::call_json(&socket, Method::POST, "/v1/shutdown").await?;
+        println!("steward: {}", answer.message);
+        if let Some(mut events) = events {
+            use http_body_util::BodyExt;
+            while let Some(Ok(_)) = events.frame().await {}
+            println!("steward: stopped");
+        }
+        Ok(ExitCode::SUCCESS)
     })
 }
 

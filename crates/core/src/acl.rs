@@ -10,7 +10,10 @@
 //! include. A deny refuses the rights it names and every right that includes them: who may
 //! not read may not control either.
 
+use std::collections::BTreeMap;
 use std::fmt;
+
+use crate::config::Config;
 
 /// One right, as a bit of a [`Rights`] set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -212,24 +215,80 @@ pub enum Decision {
 }
 
 impl Acl {
+    /// The ACL of a config that gives none: root and the user steward runs as have
+    /// `admin`, nobody else has anything.
+    pub fn default_for(owner_uid: u32) -> Acl {
+        let admin = |uid| Entry::new(Kind::Allow, Principal::Uid(uid), vec![Right::Admin]);
+        let mut entries = vec![admin(0)];
+        if owner_uid != 0 {
+            entries.push(admin(owner_uid));
+        }
+        Acl { entries }
+    }
+
     pub fn check(&self, caller: &Caller, right: Right) -> Decision {
-        let matching = || {
-            self.entries
-                .iter()
-                .filter(|e| e.rights.contains(right) && caller.is(&e.principal))
-        };
-        if let Some(deny) = matching().find(|e| e.kind == Kind::Deny) {
-            return Decision::Denied(deny.clone());
-        }
-        if matching().any(|e| e.kind == Kind::Allow) {
-            Decision::Allowed
-        } else {
-            Decision::NotGranted
-        }
+        check(self.entries.iter(), caller, right)
     }
 
     pub fn allows(&self, caller: &Caller, right: Right) -> bool {
         self.check(caller, right) == Decision::Allowed
+    }
+}
+
+/// Entries in any order: a matching deny wins, else a matching allow grants.
+fn check<'a>(
+    entries: impl Iterator<Item = &'a Entry> + Clone,
+    caller: &Caller,
+    right: Right,
+) -> Decision {
+    let matching = || {
+        entries
+            .clone()
+            .filter(|e| e.rights.contains(right) && caller.is(&e.principal))
+    };
+    if let Some(deny) = matching().find(|e| e.kind == Kind::Deny) {
+        return Decision::Denied(deny.clone());
+    }
+    if matching().any(|e| e.kind == Kind::Allow) {
+        Decision::Allowed
+    } else {
+        Decision::NotGranted
+    }
+}
+
+/// The API's ACLs as the config of the moment gives them: `[control] acl` (or the
+/// default), and the services' own, which join it for control of their service.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    pub control: Acl,
+    pub services: BTreeMap<String, Acl>,
+}
+
+impl Policy {
+    pub fn new(config: &Config, owner_uid: u32) -> Policy {
+        Policy {
+            control: config
+                .control
+                .acl
+                .clone()
+                .unwrap_or_else(|| Acl::default_for(owner_uid)),
+            services: config
+                .services
+                .iter()
+                .filter_map(|(name, s)| Some((name.clone(), s.acl.clone()?)))
+                .collect(),
+        }
+    }
+
+    /// May `caller` exercise `right`, on `service` when the request is about one? A
+    /// service's own entries count only for `control` of that service.
+    pub fn check(&self, caller: &Caller, right: Right, service: Option<&str>) -> Decision {
+        let own = match (right, service) {
+            (Right::Control, Some(name)) => self.services.get(name),
+            _ => None,
+        };
+        let own = own.into_iter().flat_map(|a| a.entries.iter());
+        check(self.control.entries.iter().chain(own), caller, right)
     }
 }
 

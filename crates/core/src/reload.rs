@@ -231,6 +231,7 @@ pub fn changed_keys(old: &ServiceSpec, new: &ServiceSpec) -> Vec<&'static str> {
         depends_on,
         pause,
         log,
+        acl,
     } = old;
     let ProcessSpec {
         command,
@@ -296,6 +297,8 @@ pub fn changed_keys(old: &ServiceSpec, new: &ServiceSpec) -> Vec<&'static str> {
         ("log.max_size", log.max_size == new.log.max_size),
         ("log.keep", log.keep == new.log.keep),
         ("log.timestamps", log.timestamps == new.log.timestamps),
+        // Checked at each request against the config of the moment.
+        ("acl", *acl == new.acl),
     ];
     checks
         .into_iter()
@@ -309,6 +312,10 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut out = Vec::new();
     if old.control.socket != new.control.socket {
         out.push("[control] socket");
+    }
+    let http = |c: &Config| c.http.as_ref().map(|h| h.listen);
+    if http(old) != http(new) {
+        out.push("[http] listen");
     }
     if old.supervisor.state_dir != new.supervisor.state_dir {
         out.push("[supervisor] state_dir");

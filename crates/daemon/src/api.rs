@@ -1,83 +1,37 @@
 //! The control API: JSON over HTTP on the Unix socket.
 //!
 //! Handlers do no work of their own: each turns the HTTP request into a [`Request`] for the
-//! supervisor loop and waits for its ticket. Who may connect is decided from the peer's
-//! kernel credentials (`SO_PEERCRED`): by default root and the user steward runs as.
+//! supervisor loop and waits for its ticket. Every request first passes
+//! [`crate::auth::authorize`], which decides from the caller's identity and the config's
+//! ACL; handlers journal the caller it found ([`Who`]).
 
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use axum::extract::connect_info::{ConnectInfo, Connected};
+use axum::Extension;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path as UrlPath, Query, Request as HttpRequest, State};
+use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{Method, StatusCode, Uri};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use serde::Deserialize;
-use steward_proto::{ConfigStatus, ErrorBody, ReloadReport, ServiceStatus, TaskStatus};
+use steward_proto::{ConfigStatus, ErrorBody, Message, ReloadReport, ServiceStatus, TaskStatus};
 use tokio::net::UnixListener;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::warn;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::auth::{Access, Gate, Transport, Who};
 use crate::events::Feed;
 use crate::reloader::Trigger;
 use crate::supervisor::{Action, ApiError, Request};
 use crate::usage::{Sampler, Snapshot};
-
-/// The caller's credentials, from the kernel.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer {
-    pub uid: u32,
-    pub gid: u32,
-    pub pid: Option<i32>,
-}
-
-impl Connected<axum::serve::IncomingStream<'_, UnixListener>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, UnixListener>) -> Self {
-        match stream.io().peer_cred() {
-            Ok(c) => Peer {
-                uid: c.uid(),
-                gid: c.gid(),
-                pid: c.pid(),
-            },
-            // No credentials means no identity: u32::MAX matches no allowed user.
-            Err(_) => Peer {
-                uid: u32::MAX,
-                gid: u32::MAX,
-                pid: None,
-            },
-        }
-    }
-}
-
-impl Peer {
-    /// Who the caller is, for the journal: "uid 1000 (alice), pid 4242". The user's name
-    /// comes from the name service, which may be remote (LDAP): looked up on a blocking
-    /// thread, never on the one the supervisor loop shares.
-    pub async fn describe(&self) -> String {
-        let uid = self.uid;
-        let name = tokio::task::spawn_blocking(move || {
-            nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-                .ok()
-                .flatten()
-        })
-        .await
-        .ok()
-        .flatten()
-        .map_or(String::new(), |u| format!(" ({})", u.name));
-        match self.pid {
-            Some(pid) => format!("uid {}{name}, pid {pid}", self.uid),
-            None => format!("uid {}{name}", self.uid),
-        }
-    }
-}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -98,53 +52,105 @@ pub(crate) struct Ctx {
     pub(crate) feed: Feed,
     /// `None` when there is no config file to reload (the built-in demo).
     reload_tx: Option<mpsc::Sender<Trigger>>,
-    owner_uid: u32,
     /// Reads usage on request (`?usage=true`, metrics); never on its own.
     sampler: Arc<Sampler>,
 }
 
-/// Binds the control socket: mode 0600 from the first instant (the umask is set around
-/// `bind`), refusing to take over a socket another steward still answers on.
-pub fn bind(path: &Path) -> io::Result<UnixListener> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+/// Binds the control socket with its group and mode from the first instant: the socket is
+/// made in a private directory beside `path`, given its group and mode there, then
+/// renamed into place, so there is no moment where it is looser than configured. Refuses
+/// to take over a socket another steward still answers on.
+pub fn bind(path: &Path, mode: u32, gid: Option<u32>) -> io::Result<UnixListener> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    if path.exists() && std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!("another steward is already listening on {}", path.display()),
+        ));
     }
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrInUse,
-                format!("another steward is already listening on {}", path.display()),
-            ));
-        }
-        std::fs::remove_file(path)?;
-    }
-    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o177));
-    let listener = UnixListener::bind(path);
-    nix::sys::stat::umask(old);
-    let listener = listener?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(listener)
+    let private = dir.join(format!(".steward-bind-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&private);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", private.display())))?;
+    let made = private.join("s");
+    let bound = UnixListener::bind(&made).and_then(|listener| {
+        set_owner_and_mode(&made, mode, gid)?;
+        std::fs::rename(&made, path)?;
+        Ok(listener)
+    });
+    let _ = std::fs::remove_file(&made);
+    let _ = std::fs::remove_dir(&private);
+    bound
 }
 
-/// Serves the API on `listener` until the loop's channel closes.
+/// Gives the socket file its group (if one is configured) and mode.
+pub fn set_owner_and_mode(path: &Path, mode: u32, gid: Option<u32>) -> io::Result<()> {
+    if let Some(gid) = gid {
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot give {} to gid {gid}: {e}", path.display()),
+            )
+        })?;
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+/// Serves the API on `listener` until the loop's channel closes. `access` is the policy
+/// of the moment; when a reload changes the socket's group or mode, they are applied to
+/// the socket file at once.
 pub async fn serve(
     listener: UnixListener,
     loop_tx: mpsc::Sender<Request>,
     reload_tx: Option<mpsc::Sender<Trigger>>,
     feed: Feed,
+    access: watch::Receiver<Arc<Access>>,
     socket: PathBuf,
 ) {
     let ctx = Ctx {
-        loop_tx,
+        loop_tx: loop_tx.clone(),
         feed,
         reload_tx,
-        owner_uid: nix::unistd::geteuid().as_raw(),
         sampler: Arc::new(Sampler::default()),
     };
-    let app = router(ctx.clone()).layer(middleware::from_fn_with_state(ctx, check_peer));
-    let service = app.into_make_service_with_connect_info::<Peer>();
+    tokio::spawn(follow_socket_settings(access.clone(), socket.clone()));
+    let gate = Arc::new(Gate::new(access, loop_tx));
+    let app = router(ctx).layer(middleware::from_fn_with_state(gate, crate::auth::authorize));
+    let service = app.into_make_service_with_connect_info::<Transport>();
     if let Err(e) = axum::serve(listener, service).await {
         warn!("API server on {} stopped: {e}", socket.display());
+    }
+}
+
+/// Applies a reload's `socket_group` and `socket_mode` to the socket file.
+async fn follow_socket_settings(mut access: watch::Receiver<Arc<Access>>, socket: PathBuf) {
+    let mut applied = {
+        let a = access.borrow_and_update();
+        (a.socket_gid, a.socket_mode)
+    };
+    while access.changed().await.is_ok() {
+        let wanted = {
+            let a = access.borrow_and_update();
+            (a.socket_gid, a.socket_mode)
+        };
+        if wanted == applied {
+            continue;
+        }
+        match set_owner_and_mode(&socket, wanted.1, wanted.0) {
+            Ok(()) => {
+                tracing::info!(
+                    "control socket {} now has mode {:04o}{}",
+                    socket.display(),
+                    wanted.1,
+                    wanted.0.map_or(String::new(), |g| format!(" and gid {g}"))
+                );
+                applied = wanted;
+            }
+            Err(e) => warn!("cannot apply the new socket settings: {e}"),
+        }
     }
 }
 
@@ -153,8 +159,12 @@ pub async fn serve(
 #[openapi(
     info(
         title = "steward",
-        description = "steward's control API: JSON over HTTP on the Unix control socket. \
-            Every error answer is an `ErrorBody`. A caller the socket's ACL refuses gets 403.",
+        description = "steward's control API: JSON over HTTP on the Unix control socket, and \
+            over TCP when `[http] listen` is set. Every error answer is an `ErrorBody`. On the \
+            socket the caller is who the kernel says; over TCP, who its bearer token says, or \
+            anonymous without one. A request the ACL refuses is answered 401 when the caller \
+            has no identity (or a bad token) and 403 when its identity lacks the right: \
+            `read` for GET, `control` for a service's actions, `admin` for reload and config.",
         license(name = "MIT OR Apache-2.0")
     ),
     tags(
@@ -178,6 +188,7 @@ fn routes() -> OpenApiRouter<Ctx> {
         .routes(routes!(metrics))
         .routes(routes!(config))
         .routes(routes!(reload))
+        .routes(routes!(shutdown))
         .routes(routes!(crate::sse::events))
         .routes(routes!(crate::sse::journal))
         .routes(routes!(crate::logs::api::logs))
@@ -196,7 +207,50 @@ pub(crate) fn parse_since(s: &str, now: jiff::Timestamp) -> Option<jiff::Timesta
 
 /// The OpenAPI 3 document of this API (`GET /v1/openapi.json`, `docs/openapi.json`).
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().split_for_parts().1
+    let mut doc = routes().split_for_parts().1;
+    describe_access(&mut doc);
+    doc
+}
+
+/// Every route can be refused (401, 403), and a TCP caller may present a bearer token:
+/// said once here rather than on each route.
+fn describe_access(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::{
+        HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+    };
+    use utoipa::openapi::{Content, Ref, ResponseBuilder};
+    let refusal = |what: &str| {
+        ResponseBuilder::new()
+            .description(what)
+            .content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+            let r = &mut op.responses.responses;
+            r.insert(
+                "401".into(),
+                refusal("No identity (a TCP caller without a token, or a bad token), and the ACL grants anonymous callers nothing of the kind").into(),
+            );
+            r.insert(
+                "403".into(),
+                refusal("The caller's identity lacks the right this request needs").into(),
+            );
+        }
+    }
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    // Either no token (the Unix socket, or anonymous) or a bearer token.
+    doc.security = Some(vec![
+        SecurityRequirement::default(),
+        SecurityRequirement::new("bearer", Vec::<String>::new()),
+    ]);
 }
 
 fn router(ctx: Ctx) -> Router {
@@ -218,27 +272,6 @@ async fn openapi_json() -> Response {
         doc.clone(),
     )
         .into_response()
-}
-
-/// Only root and steward's own user may use the socket (the default ACL).
-async fn check_peer(
-    State(ctx): State<Ctx>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
-    req: HttpRequest,
-    next: Next,
-) -> Response {
-    if peer.uid == 0 || peer.uid == ctx.owner_uid {
-        return next.run(req).await;
-    }
-    warn!(
-        "refused {} {} from uid {} (pid {:?}): only root and uid {} may use this socket",
-        req.method(),
-        req.uri().path(),
-        peer.uid,
-        peer.pid,
-        ctx.owner_uid
-    );
-    ApiError::new(403, format!("uid {} may not use this socket", peer.uid)).into_response()
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -396,7 +429,7 @@ enum ActionWord {
     ))]
 async fn control(
     State(ctx): State<Ctx>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
+    Extension(who): Extension<Who>,
     UrlPath((name, action)): UrlPath<(String, String)>,
     query: Result<Query<ControlQuery>, QueryRejection>,
 ) -> Response {
@@ -411,12 +444,11 @@ async fn control(
         }
     };
     let wait = q.wait.unwrap_or(true);
-    let who = peer.describe().await;
     let result = ask(&ctx, |reply| Request::Control {
         service: name,
         instance: q.instance,
         action,
-        who,
+        who: who.text,
         wait,
         reply,
     })
@@ -457,7 +489,7 @@ struct ReloadQuery {
     ))]
 async fn reload(
     State(ctx): State<Ctx>,
-    ConnectInfo(peer): ConnectInfo<Peer>,
+    Extension(who): Extension<Who>,
     query: Result<Query<ReloadQuery>, QueryRejection>,
 ) -> Response {
     let q = match query {
@@ -474,7 +506,7 @@ async fn reload(
     let trigger = Trigger::Api {
         dry_run: q.dry_run.unwrap_or(false),
         wait: q.wait.unwrap_or(true),
-        who: peer.describe().await,
+        who: who.text,
         reply,
     };
     let gone = || ApiError::new(503, "steward is shutting down").into_response();
@@ -485,6 +517,25 @@ async fn reload(
         Ok(Ok(report)) => (reload_status(&report), Json(report)).into_response(),
         Ok(Err(e)) => e.into_response(),
         Err(_) => gone(),
+    }
+}
+
+/// Stops every service, dependents first, then steward itself, as SIGTERM does. Answers
+/// 202 once the stopping has begun; the connection ends when steward exits.
+#[utoipa::path(post, path = "/v1/shutdown", tag = "config",
+    responses(
+        (status = 202, description = "Stopping has begun", body = Message),
+        (status = 503, description = "steward is shutting down", body = ErrorBody),
+    ))]
+async fn shutdown(State(ctx): State<Ctx>, Extension(who): Extension<Who>) -> Response {
+    match ask(&ctx, |reply| Request::Shutdown {
+        who: who.text,
+        reply,
+    })
+    .await
+    {
+        Ok(message) => (StatusCode::ACCEPTED, Json(Message { message })).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 

@@ -25,6 +25,7 @@
 //! process kills every remaining process if steward itself is killed.
 
 pub mod api;
+pub mod auth;
 pub mod cgroup;
 pub mod clock;
 pub mod events;
@@ -40,6 +41,8 @@ pub mod reloader;
 mod sse;
 mod status;
 pub mod supervisor;
+pub mod tls;
+pub mod tokens;
 pub mod usage;
 pub mod validate;
 
@@ -75,7 +78,9 @@ pub async fn run(opts: Options) -> std::io::Result<i32> {
     unsafe {
         nix::libc::mallopt(nix::libc::M_ARENA_MAX, 1);
     }
-    let listener = api::bind(&opts.socket)?;
+    let access = auth::Access::load(&opts.config).map_err(std::io::Error::other)?;
+    let listener = api::bind(&opts.socket, access.socket_mode, access.socket_gid)?;
+    let (access_tx, access_rx) = tokio::sync::watch::channel(std::sync::Arc::new(access));
     info!("API listening on {}", opts.socket.display());
     let clock = clock::Clock::start();
     let (tx, rx) = mpsc::channel(256);
@@ -114,6 +119,7 @@ pub async fn run(opts: Options) -> std::io::Result<i32> {
         tx,
         reload_tx.clone(),
         bus.feed(),
+        access_rx,
         socket.clone(),
     ));
     let logs = logs::start(&opts.state_dir, opts.echo_logs)
@@ -125,9 +131,12 @@ pub async fn run(opts: Options) -> std::io::Result<i32> {
         active,
         clock,
         opts.state_dir,
-        reload_tx,
-        bus,
-        health_rx,
+        supervisor::Links {
+            reload_tx,
+            bus,
+            access: access_tx,
+            journal_health: health_rx,
+        },
     );
     let log_thread = logs.map(|(logs, thread)| {
         supervisor.set_logs(logs);

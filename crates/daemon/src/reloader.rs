@@ -13,6 +13,7 @@
 //! number of them coalesce into one.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use notify::event::{AccessKind, AccessMode};
@@ -24,6 +25,7 @@ use steward_proto::ReloadReport;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
+use crate::auth::Access;
 use crate::supervisor::{ApiError, Request};
 
 /// The directory must be quiet this long before a change is read.
@@ -57,6 +59,8 @@ pub struct Loaded {
     /// The checked config, or every problem found: in the text, and on the machine
     /// (missing programs, users, groups, directories).
     pub result: Result<Config, Diagnostics>,
+    /// What a valid config says about access, looked up here, off the loop.
+    pub access: Option<Result<Arc<Access>, String>>,
 }
 
 /// SHA-256 in hex, as `sha256sum` prints it.
@@ -76,10 +80,12 @@ pub fn load(path: &Path) -> Result<Loaded, String> {
     // On a reload, a missing program or user is an error: the old config keeps running.
     let result = crate::validate::validate(&path.display().to_string(), &text)
         .and_then(crate::validate::Checked::strict);
+    let access = result.as_ref().ok().map(|c| Access::load(c).map(Arc::new));
     Ok(Loaded {
         text,
         sha256,
         result,
+        access,
     })
 }
 
@@ -99,7 +105,14 @@ pub async fn run(
         let read = tokio::task::spawn_blocking(move || load(&file))
             .await
             .unwrap_or_else(|e| Err(format!("reading the config failed: {e}")));
-        if to_loop.send(Request::Reload { read, batch }).await.is_err() {
+        if to_loop
+            .send(Request::Reload {
+                read: Box::new(read),
+                batch,
+            })
+            .await
+            .is_err()
+        {
             return;
         }
     }

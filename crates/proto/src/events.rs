@@ -73,6 +73,19 @@ pub enum EventBody {
         /// `accepted`, or the refusal in words.
         outcome: String,
     },
+    /// A request the API refused: who, what, and the right it lacked.
+    Access {
+        /// The caller, as the kernel or its token says; `anonymous from ADDRESS` without one.
+        who: String,
+        /// Method and path, e.g. `POST /v1/services/web/stop`.
+        request: String,
+        /// The right the request needs: `read`, `control` or `admin`.
+        right: String,
+        /// The answer's status: 401 (no or bad identity) or 403 (lacks the right).
+        status: u16,
+        /// Why, in words (names the matching deny entry for an authenticated caller).
+        reason: String,
+    },
     /// A reload attempt and its plan (dry runs are not events).
     Reload {
         /// Who asked, for `POST /v1/reload`.
@@ -94,7 +107,7 @@ pub enum EventBody {
 
 impl EventBody {
     /// Every `kind`, as [`EventBody::kind`] spells them.
-    pub const KINDS: [&'static str; 9] = [
+    pub const KINDS: [&'static str; 10] = [
         "state",
         "exited",
         "probe",
@@ -104,6 +117,7 @@ impl EventBody {
         "task",
         "supervisor",
         "journal",
+        "access",
     ];
 
     /// The `kind` tag, also the SSE `event:` name.
@@ -118,6 +132,7 @@ impl EventBody {
             EventBody::Task { .. } => 6,
             EventBody::Supervisor { .. } => 7,
             EventBody::Journal { .. } => 8,
+            EventBody::Access { .. } => 9,
         }]
     }
 }

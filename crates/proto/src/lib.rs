@@ -146,6 +146,12 @@ pub struct LastExit {
     pub at: String,
 }
 
+/// An answer that is only words (`POST /v1/shutdown`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Message {
+    pub message: String,
+}
+
 /// The body of every error response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {

@@ -136,6 +136,12 @@ impl Daemon {
         std::fs::write(&self.config, text).unwrap();
     }
 
+    /// [`Daemon::write_config`], with `control` (lines) added to `[control]`.
+    pub fn write_config_control(&self, control: &str, services: &str) {
+        let text = config_text_with(self.dir.path(), "", control, services);
+        std::fs::write(&self.config, text).unwrap();
+    }
+
     /// Writes a new config to a temp file and renames it over the old one, as editors
     /// and atomic config managers do.
     pub fn replace_config(&self, services: &str) {
@@ -374,9 +380,13 @@ pub fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>, detail: impl FnOnce
 /// A config file for a daemon in `dir`: its socket and state dir (and `supervisor`, more
 /// lines for that table), then `services` with `{fixture}` and `{dir}` replaced.
 fn config_text(dir: &Path, supervisor: &str, services: &str) -> String {
+    config_text_with(dir, supervisor, "", services)
+}
+
+fn config_text_with(dir: &Path, supervisor: &str, control: &str, services: &str) -> String {
     let body = expand(services, dir);
     format!(
-        "[supervisor]\n{supervisor}state_dir = \"{}\"\n\n[control]\nsocket = \"{}\"\n\n{body}",
+        "[supervisor]\n{supervisor}state_dir = \"{}\"\n\n[control]\n{control}socket = \"{}\"\n\n{body}",
         dir.join("state").display(),
         dir.join("steward.sock").display()
     )

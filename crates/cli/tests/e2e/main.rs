@@ -1,7 +1,9 @@
 //! End-to-end tests: a real `steward up` per test, real child processes, the real CLI.
 
+mod accounts;
 mod harness;
 
+mod access;
 mod cli;
 mod config_errors;
 mod events;
@@ -15,5 +17,6 @@ mod reload;
 mod runas;
 mod stopping;
 mod tasks;
+mod token;
 mod usage;
 mod users;

@@ -27,6 +27,10 @@ pub enum Owner {
     Service(String),
     /// The `[[task]]` with this `name`.
     Task(String),
+    /// `[control]`.
+    Control,
+    /// `[http]`.
+    Http,
 }
 
 impl Owner {
@@ -39,6 +43,7 @@ impl Owner {
                 .iter()
                 .find(|t| &t.name == name)
                 .map(|t| &t.process),
+            Owner::Control | Owner::Http => None,
         }
     }
 
@@ -47,6 +52,7 @@ impl Owner {
         match self {
             Owner::Service(_) => "a service",
             Owner::Task(_) => "a task",
+            Owner::Control | Owner::Http => "steward",
         }
     }
 }
@@ -56,11 +62,14 @@ impl fmt::Display for Owner {
         match self {
             Owner::Service(name) => write!(f, "service `{name}`"),
             Owner::Task(name) => write!(f, "task `{name}`"),
+            Owner::Control => f.write_str("`[control]`"),
+            Owner::Http => f.write_str("`[http]`"),
         }
     }
 }
 
-/// Which value of a [`ProcessSpec`] a [`Reference`] points at.
+/// Which value a [`Reference`] points at: one of a [`ProcessSpec`], or of `[control]` and
+/// `[http]`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     /// `command[0]`.
@@ -73,6 +82,14 @@ pub enum Field {
     EnvFile,
     /// `limits.NAME`.
     Limit(Resource),
+    /// `[control] socket_group`.
+    SocketGroup,
+    /// `[http] tokens_file`.
+    TokensFile,
+    /// `[http] tls_cert`.
+    TlsCert,
+    /// `[http] tls_key`.
+    TlsKey,
 }
 
 /// Where one value that needs the machine to be checked was written.
@@ -125,6 +142,18 @@ pub trait Host {
     fn env_file(&self, path: &Path) -> Result<(), Problem>;
     /// steward's own hard limit of `resource`.
     fn hard_limit(&self, resource: Resource) -> Bound;
+    /// Whether the tokens file can be read, is private enough and holds valid lines.
+    fn tokens_file(&self, _path: &Path) -> Result<(), Problem> {
+        Ok(())
+    }
+    /// Whether `cert` holds a PEM certificate chain.
+    fn tls_cert(&self, _cert: &Path) -> Result<(), Problem> {
+        Ok(())
+    }
+    /// Whether `key` holds a PEM private key that matches `cert`.
+    fn tls_key(&self, _cert: &Path, _key: &Path) -> Result<(), Problem> {
+        Ok(())
+    }
 }
 
 /// Asks `host` about every reference and returns the problems, sorted by position, each
@@ -140,8 +169,10 @@ pub fn check(
     let mut out: Vec<Diagnostic> = references
         .iter()
         .filter_map(|r| {
-            let process = r.owner.process(config)?;
-            let problem = problem(r, process, host)?;
+            let problem = match r.owner {
+                Owner::Control | Owner::Http => access_problem(r, config, host)?,
+                _ => problem(r, r.owner.process(config)?, host)?,
+            };
             Some(Diagnostic::new(
                 file,
                 source,
@@ -219,6 +250,23 @@ fn problem(r: &Reference, process: &ProcessSpec, host: &dyn Host) -> Option<Prob
                 "start steward as root, or set `limits.{resource}` to at most {own}"
             )))
         }
+        Field::SocketGroup | Field::TokensFile | Field::TlsCert | Field::TlsKey => return None,
+    };
+    verdict.err()
+}
+
+/// The host's verdict on a value of `[control]` or `[http]`.
+fn access_problem(r: &Reference, config: &Config, host: &dyn Host) -> Option<Problem> {
+    let http = config.http.as_ref();
+    let tls = http.and_then(|h| h.tls.as_ref());
+    let verdict = match r.field {
+        Field::SocketGroup => host
+            .group(config.control.socket_group.as_deref()?)
+            .map(drop),
+        Field::TokensFile => host.tokens_file(http?.tokens_file.as_deref()?),
+        Field::TlsCert => host.tls_cert(&tls?.cert),
+        Field::TlsKey => host.tls_key(&tls?.cert, &tls?.key),
+        _ => return None,
     };
     verdict.err()
 }

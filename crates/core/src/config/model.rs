@@ -1,9 +1,11 @@
 //! The checked configuration: every default applied, every value typed.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::acl::Acl;
 use crate::rlimit::{Limit, Resource};
 use crate::signal::Signal;
 
@@ -12,6 +14,8 @@ use crate::signal::Signal;
 pub struct Config {
     pub supervisor: SupervisorSpec,
     pub control: ControlSpec,
+    /// The API over TCP (`[http]`); `None`: only the Unix socket.
+    pub http: Option<HttpSpec>,
     /// Services by name; names are unique and ordered so output is stable.
     pub services: BTreeMap<String, ServiceSpec>,
     /// `[[task]]` entries, in file order: run before any service starts.
@@ -62,11 +66,46 @@ pub enum OnConfigChange {
     Ignore,
 }
 
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ControlSpec {
     /// The API's Unix socket; `None` picks the default (`/run/steward/steward.sock` as
     /// root, `$XDG_RUNTIME_DIR/steward/steward.sock` otherwise).
     pub socket: Option<PathBuf>,
+    /// The socket file's group; `None` keeps steward's own.
+    pub socket_group: Option<String>,
+    /// The socket file's permission bits (`socket_mode = "0660"`).
+    pub socket_mode: u32,
+    /// Who may do what through the API; `None` is the default: root and the user steward
+    /// runs as have `admin`, nobody else has anything.
+    pub acl: Option<Acl>,
+}
+
+impl Default for ControlSpec {
+    fn default() -> Self {
+        ControlSpec {
+            socket: None,
+            socket_group: None,
+            socket_mode: 0o600,
+            acl: None,
+        }
+    }
+}
+
+/// `[http]`: the same API over TCP, for callers identified by bearer tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSpec {
+    pub listen: SocketAddr,
+    /// Who the tokens are (`NAME GROUPS sha256:HASH` lines); `None`: every caller is
+    /// anonymous.
+    pub tokens_file: Option<PathBuf>,
+    pub tls: Option<TlsSpec>,
+}
+
+/// A certificate chain and its private key, PEM files read again when they change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsSpec {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// What to run and as whom: the part a service and a startup task share.
@@ -155,6 +194,9 @@ pub struct ServiceSpec {
     pub pause: PauseMode,
     /// What becomes of the instances' stdout and stderr (`[service.NAME.log]`).
     pub log: LogSpec,
+    /// Who may control this service, checked with `[control] acl` (a deny in either wins,
+    /// an allow in either grants).
+    pub acl: Option<Acl>,
 }
 
 /// A health check, run by steward.
@@ -320,6 +362,7 @@ impl ServiceSpec {
             depends_on: Vec::new(),
             pause: PauseMode::Freeze,
             log: LogSpec::default(),
+            acl: None,
         }
     }
 

@@ -11,6 +11,7 @@ fn config(services: Vec<ServiceSpec>) -> Config {
     Config {
         supervisor: Default::default(),
         control: Default::default(),
+        http: None,
         services: services.into_iter().map(|s| (s.name.clone(), s)).collect(),
         tasks: Vec::new(),
     }

@@ -33,7 +33,7 @@ pub enum Request {
     },
     /// The config file, read and checked once for a batch of reload triggers.
     Reload {
-        read: Result<Loaded, String>,
+        read: Box<Result<Loaded, String>>,
         batch: Vec<Trigger>,
     },
     Config {
@@ -43,6 +43,18 @@ pub enum Request {
     Usage {
         service: Option<String>,
         reply: oneshot::Sender<Result<usage::Snapshot, ApiError>>,
+    },
+    /// Stop every service, then steward (as SIGTERM does). Answered once the stopping has
+    /// begun.
+    Shutdown {
+        who: String,
+        reply: oneshot::Sender<Result<String, ApiError>>,
+    },
+    /// An event from outside the loop (the API's refusals), numbered and journaled here.
+    Publish {
+        service: Option<String>,
+        message: String,
+        body: steward_proto::EventBody,
     },
     /// Where an instance's captured output is (the API reads the files itself).
     Logs {
@@ -130,12 +142,28 @@ impl Supervisor {
             Request::Tasks { reply } => {
                 let _ = reply.send(Ok(self.task_status()));
             }
-            Request::Reload { read, batch } => self.on_reload(read, batch),
+            Request::Reload { read, batch } => self.on_reload(*read, batch),
             Request::Config { reply } => {
                 let _ = reply.send(Ok(self.config_status()));
             }
             Request::Usage { service, reply } => {
                 let _ = reply.send(self.usage_snapshot(service));
+            }
+            Request::Publish {
+                service,
+                message,
+                body,
+            } => self.bus.publish(service.as_deref(), None, message, body),
+            Request::Shutdown { who, reply } => {
+                // A second request does not escalate to SIGKILL as a second SIGTERM does:
+                // callers of the API may simply retry.
+                let answer = if self.is_shutting_down() {
+                    "steward is already stopping every service".to_string()
+                } else {
+                    self.begin_shutdown(0, &format!("shutdown requested by {who}"));
+                    "stopping every service, then steward".to_string()
+                };
+                let _ = reply.send(Ok(answer));
             }
             Request::Logs {
                 service,

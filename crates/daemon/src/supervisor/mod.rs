@@ -145,8 +145,22 @@ pub struct Supervisor {
     reload_tx: Option<mpsc::Sender<Trigger>>,
     /// Where every event goes: live streams and the journal.
     bus: Bus,
+    /// The API's access policy: replaced by each applied reload.
+    access: tokio::sync::watch::Sender<std::sync::Arc<crate::auth::Access>>,
     /// Makes the instances' log pipes; `None`: output is not captured.
     logs: Option<crate::logs::Logs>,
+}
+
+/// The loop's connections to the rest of steward.
+pub struct Links {
+    /// Where SIGHUP asks for a reload; `None` without a config file.
+    pub reload_tx: Option<mpsc::Sender<Trigger>>,
+    /// Where every event goes.
+    pub bus: Bus,
+    /// Where each applied reload sends the API's new access policy.
+    pub access: tokio::sync::watch::Sender<std::sync::Arc<crate::auth::Access>>,
+    /// The journal's reports on its own health.
+    pub journal_health: mpsc::UnboundedReceiver<Health>,
 }
 
 impl Supervisor {
@@ -155,10 +169,14 @@ impl Supervisor {
         mut active: reload::Active,
         clock: Clock,
         state_dir: PathBuf,
-        reload_tx: Option<mpsc::Sender<Trigger>>,
-        bus: Bus,
-        journal_health: mpsc::UnboundedReceiver<Health>,
+        links: Links,
     ) -> (Supervisor, Receivers) {
+        let Links {
+            reload_tx,
+            bus,
+            access,
+            journal_health,
+        } = links;
         let now = clock.now();
         let seed = random_seed();
         let dependents = steward_core::deps::dependents(&config.services);
@@ -188,6 +206,7 @@ impl Supervisor {
             reload_work: reload::Work::default(),
             reload_tx,
             bus,
+            access,
             logs: None,
         };
         let rx = Receivers {
@@ -631,6 +650,10 @@ impl Supervisor {
                 );
             }
         }
+    }
+
+    fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_some()
     }
 
     /// Stops every service, dependents first (first call), or kills them all at once

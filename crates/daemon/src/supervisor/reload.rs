@@ -205,6 +205,16 @@ impl Supervisor {
                 return self.answer(report, who, replies, Vec::new());
             }
         };
+        let access = match loaded.access {
+            Some(Ok(access)) => Some(access),
+            Some(Err(why)) => {
+                error!("reload ({word}): {why}; the running config is kept");
+                let sha = Some(loaded.sha256.as_str());
+                let report = report(word, "invalid", sha, Some(why), &[], None);
+                return self.answer(report, who, replies, Vec::new());
+            }
+            None => None,
+        };
         let plan = reload::plan(&self.running_config(), &config, |s, i| self.live(s, i));
         let summary = reload::describe(&plan);
         if plan.is_empty() {
@@ -238,6 +248,9 @@ impl Supervisor {
         self.bus
             .journal()
             .set_retention(self.active.rest.supervisor.journal);
+        if let Some(access) = access {
+            self.access.send_replace(access);
+        }
         self.answer(report, who, replies, keys);
     }
 

@@ -32,6 +32,7 @@ use crate::signal::Signal;
 type Value<'i> = Spanned<DeValue<'i>>;
 type Key<'i> = Spanned<Cow<'i, str>>;
 
+mod access;
 mod depends;
 mod log;
 mod probe;
@@ -39,14 +40,14 @@ mod runas;
 mod service;
 mod task;
 
-const TOP_KEYS: &[&str] = &["supervisor", "control", "service", "task"];
+const TOP_KEYS: &[&str] = &["supervisor", "control", "http", "service", "task"];
 const SUPERVISOR_KEYS: &[&str] = &[
     "state_dir",
     "on_config_change",
     "journal_max_age",
     "journal_max_events",
 ];
-const CONTROL_KEYS: &[&str] = &["socket"];
+const CONTROL_KEYS: &[&str] = &["socket", "socket_group", "socket_mode", "acl"];
 /// The keys of a [`ProcessSpec`], which services and tasks share.
 const PROCESS_KEYS: &[&str] = &[
     "command",
@@ -353,6 +354,7 @@ impl Checker<'_> {
         let mut config = Config {
             supervisor: SupervisorSpec::default(),
             control: ControlSpec::default(),
+            http: None,
             services: BTreeMap::new(),
             tasks: Vec::new(),
         };
@@ -381,6 +383,7 @@ impl Checker<'_> {
             match key.get_ref().as_ref() {
                 "supervisor" => self.supervisor(value, &mut config.supervisor),
                 "control" => self.control(value, &mut config.control),
+                "http" => config.http = self.http(value),
                 "service" => self.services(value, &mut config.services),
                 "task" => self.tasks(value, &mut config.tasks),
                 name => {
@@ -390,7 +393,7 @@ impl Checker<'_> {
                         format!("unknown key `{name}`")
                     };
                     let help = did_you_mean(name, TOP_KEYS).unwrap_or_else(|| {
-                        "the top-level tables are `[supervisor]`, `[control]`, \
+                        "the top-level tables are `[supervisor]`, `[control]`, `[http]`, \
                          `[service.NAME]` and `[[task]]`"
                             .into()
                     });
@@ -445,25 +448,6 @@ impl Checker<'_> {
                     }
                 }
                 _ => self.unknown_key(key, value, SUPERVISOR_KEYS, "in `[supervisor]`"),
-            }
-        }
-    }
-
-    fn control(&mut self, v: &Value<'_>, out: &mut ControlSpec) {
-        let Some(table) = self.table(v, "control") else {
-            return;
-        };
-        for (key, value) in table.iter() {
-            if self.broken(key, value) {
-                continue;
-            }
-            match key.get_ref().as_ref() {
-                "socket" => {
-                    if let Some(p) = self.path(value, "socket") {
-                        out.socket = Some(p);
-                    }
-                }
-                _ => self.unknown_key(key, value, CONTROL_KEYS, "in `[control]`"),
             }
         }
     }
@@ -945,5 +929,7 @@ impl Checker<'_> {
     }
 }
 
+#[cfg(test)]
+mod access_tests;
 #[cfg(test)]
 mod tests;

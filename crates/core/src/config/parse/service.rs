@@ -28,6 +28,7 @@ const SERVICE_KEYS: &[&str] = &[
     "pause_signal",
     "continue_signal",
     "log",
+    "acl",
 ];
 const BACKOFF_KEYS: &[&str] = &["initial", "max", "multiplier", "jitter", "reset_after"];
 const RECOVERY_KEYS: &[&str] = &["action", "command", "delay"];
@@ -236,6 +237,7 @@ impl Checker<'_> {
                         spec.watchdog_signal = s;
                     }
                 }
+                "acl" => spec.acl = self.acl(value, "acl", Some(crate::acl::Right::Control)),
                 "log" => {
                     if let Some(log) = self.log(value) {
                         spec.log = log;

@@ -3,40 +3,45 @@
 
 use super::*;
 use crate::config::ProcessSpec;
+pub(super) use support::*;
 
-/// (line, column, message, help) of every problem, in order.
-fn problems(src: &str) -> Vec<(usize, usize, String, Option<String>)> {
-    match parse("/etc/steward/steward.toml", src) {
-        Ok(c) => panic!("expected problems, got {c:#?}"),
-        Err(Diagnostics(ds)) => ds
-            .into_iter()
-            .map(|d| (d.line, d.column, d.message, d.help))
-            .collect(),
+pub(super) mod support {
+    use super::*;
+
+    /// (line, column, message, help) of every problem, in order.
+    pub(crate) fn problems(src: &str) -> Vec<(usize, usize, String, Option<String>)> {
+        match parse("/etc/steward/steward.toml", src) {
+            Ok(c) => panic!("expected problems, got {c:#?}"),
+            Err(Diagnostics(ds)) => ds
+                .into_iter()
+                .map(|d| (d.line, d.column, d.message, d.help))
+                .collect(),
+        }
     }
-}
 
-/// The single problem in `src`.
-fn problem(src: &str) -> (usize, usize, String, Option<String>) {
-    let mut ps = problems(src);
-    assert_eq!(ps.len(), 1, "{ps:#?}");
-    ps.remove(0)
-}
-
-fn ok(src: &str) -> Config {
-    match parse("/etc/steward/steward.toml", src) {
-        Ok(c) => c,
-        Err(d) => panic!("{d}"),
+    /// The single problem in `src`.
+    pub(crate) fn problem(src: &str) -> (usize, usize, String, Option<String>) {
+        let mut ps = problems(src);
+        assert_eq!(ps.len(), 1, "{ps:#?}");
+        ps.remove(0)
     }
-}
 
-fn service(src: &str) -> ServiceSpec {
-    let mut c = ok(src);
-    assert_eq!(c.services.len(), 1);
-    c.services.pop_first().unwrap().1
-}
+    pub(crate) fn ok(src: &str) -> Config {
+        match parse("/etc/steward/steward.toml", src) {
+            Ok(c) => c,
+            Err(d) => panic!("{d}"),
+        }
+    }
 
-fn strings(xs: &[&str]) -> Vec<String> {
-    xs.iter().map(|s| s.to_string()).collect()
+    pub(crate) fn service(src: &str) -> ServiceSpec {
+        let mut c = ok(src);
+        assert_eq!(c.services.len(), 1);
+        c.services.pop_first().unwrap().1
+    }
+
+    pub(crate) fn strings(xs: &[&str]) -> Vec<String> {
+        xs.iter().map(|s| s.to_string()).collect()
+    }
 }
 
 const FULL: &str = r#"
