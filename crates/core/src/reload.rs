@@ -6,7 +6,7 @@
 //! The daemon carries the plan out (stops in reverse dependency order, starts in
 //! dependency order); this module only decides.
 
-use crate::config::{Config, ServiceSpec, graph};
+use crate::config::{Config, ProcessSpec, ServiceSpec, graph};
 
 /// What an instance is doing, as far as a reload cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +109,10 @@ pub const RESTART_KEYS: &[&str] = &[
     "user",
     "group",
     "supplementary_groups",
+    "umask",
+    "pass_env",
+    "limits",
+    "no_new_privileges",
     "notify",
     "ready",
     "watchdog",
@@ -229,17 +233,37 @@ pub fn changed_keys(old: &ServiceSpec, new: &ServiceSpec) -> Vec<&'static str> {
         log,
         acl,
     } = old;
+    let ProcessSpec {
+        command,
+        env,
+        env_file,
+        working_dir,
+        user,
+        group,
+        supplementary_groups,
+        umask,
+        pass_env,
+        limits,
+        no_new_privileges,
+    } = process;
     let p = &new.process;
     let checks = [
-        ("command", process.command == p.command),
-        ("env", process.env == p.env),
-        ("env_file", process.env_file == p.env_file),
-        ("working_dir", process.working_dir == p.working_dir),
-        ("user", process.user == p.user),
-        ("group", process.group == p.group),
+        ("command", *command == p.command),
+        ("env", *env == p.env),
+        ("env_file", *env_file == p.env_file),
+        ("working_dir", *working_dir == p.working_dir),
+        ("user", *user == p.user),
+        ("group", *group == p.group),
         (
             "supplementary_groups",
-            process.supplementary_groups == p.supplementary_groups,
+            *supplementary_groups == p.supplementary_groups,
+        ),
+        ("umask", *umask == p.umask),
+        ("pass_env", *pass_env == p.pass_env),
+        ("limits", *limits == p.limits),
+        (
+            "no_new_privileges",
+            *no_new_privileges == p.no_new_privileges,
         ),
         ("instances", *instances == new.instances),
         ("restart", *restart == new.restart),

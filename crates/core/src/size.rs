@@ -1,5 +1,5 @@
-//! Sizes as the config writes them: `"10MiB"`, `"512KB"`, `"1.5GiB"`, `"4096B"`, or a plain
-//! number of bytes.
+//! Sizes as the config writes them: `"10MiB"`, `"512KB"`, `"1.5GiB"`, `"64M"`, `"4096B"`,
+//! or a plain number of bytes.
 
 /// Why a size string was refused; the message is shown to the user as is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -9,8 +9,8 @@ pub struct SizeError {
     pub offset: usize,
 }
 
-/// The units, matched without regard to case (`kib` is `KiB`): decimal `KB`, `MB`, `GB` and
-/// binary `KiB`, `MiB`, `GiB`.
+/// The units, matched without regard to case (`kib` is `KiB`): decimal `KB`, `MB`, `GB`,
+/// `TB` and binary `KiB`, `MiB`, `GiB`, `TiB`.
 const UNITS: &[(&str, u64)] = &[
     ("B", 1),
     ("KB", 1_000),
@@ -19,6 +19,16 @@ const UNITS: &[(&str, u64)] = &[
     ("MiB", 1 << 20),
     ("GB", 1_000_000_000),
     ("GiB", 1 << 30),
+    ("TB", 1_000_000_000_000),
+    ("TiB", 1 << 40),
+];
+
+/// The one-letter units of `ulimit` and systemd (`"64M"`): binary. Read, never written.
+const SHORT_UNITS: &[(&str, u64)] = &[
+    ("K", 1 << 10),
+    ("M", 1 << 20),
+    ("G", 1 << 30),
+    ("T", 1 << 40),
 ];
 
 /// Parses `<number><unit>` (a decimal number, one unit of [`UNITS`], spaces allowed between
@@ -52,12 +62,19 @@ pub fn parse_size(text: &str) -> Result<u64, SizeError> {
         }
         1
     } else {
-        match UNITS.iter().find(|(u, _)| u.eq_ignore_ascii_case(unit)) {
+        match UNITS
+            .iter()
+            .chain(SHORT_UNITS)
+            .find(|(u, _)| u.eq_ignore_ascii_case(unit))
+        {
             Some(&(_, per)) => per,
             None => {
                 return err(
                     lead + unit_at,
-                    format!("unknown unit `{unit}`; use one of B, KB, KiB, MB, MiB, GB, GiB"),
+                    format!(
+                        "unknown unit `{unit}`; use one of B, KB, KiB, MB, MiB, GB, GiB, TB, \
+                         TiB (K, M, G and T are KiB, MiB, GiB and TiB)"
+                    ),
                 );
             }
         }
@@ -99,6 +116,11 @@ mod tests {
         assert_eq!(parse_size("4096"), Ok(4096));
         assert_eq!(parse_size("4096B"), Ok(4096));
         assert_eq!(parse_size(" 7 B "), Ok(7));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("8k"), Ok(8 << 10));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("2T"), Ok(2 << 40));
+        assert_eq!(parse_size("2TB"), Ok(2_000_000_000_000));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! warns, since with no older config to fall back to, refusing would take every service
 //! down (the service then fails at its start, and its recovery policy applies).
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -16,7 +16,11 @@ use steward_core::config::host::{self, Host, Problem};
 use steward_core::config::{self, Config, ProcessSpec};
 use steward_core::diagnostic::{Diagnostic, Diagnostics};
 
-use crate::process::{DEFAULT_PATH, find_group, find_user, is_executable, read_env_file, resolve};
+use steward_core::rlimit::{Bound, Resource};
+
+use crate::process::{
+    find_group, find_user, hard_limit, is_executable, read_env_file, resolve, search_path,
+};
 
 /// A config whose text is valid, and what this machine lacks to run it.
 #[derive(Debug, Clone)]
@@ -64,12 +68,19 @@ impl Host for Machine {
         let Some(program) = process.command.first() else {
             return Ok(());
         };
-        let (search, origin) = search_path(process);
+        // An unreadable env_file is reported at `env_file`; search without it.
+        let file = process
+            .env_file
+            .as_deref()
+            .and_then(|f| read_env_file(f).ok())
+            .unwrap_or_default();
+        let own = std::env::var_os("PATH");
+        let (search, origin) = search_path(process, &file, own.as_deref());
         let working_dir = process.working_dir.as_deref();
-        match resolve(program, search.as_deref(), working_dir) {
+        match resolve(program, Some(&search), working_dir) {
             Ok(path) if program.contains('/') => program_file(program, &path, working_dir),
             Ok(_) => Ok(()),
-            Err(_) => Err(not_in_path(program, search.as_deref(), origin)),
+            Err(_) => Err(not_in_path(program, &search, origin)),
         }
     }
 
@@ -157,24 +168,9 @@ impl Host for Machine {
         };
         crate::tls::Tls::load(files).map(drop).map_err(Problem::new)
     }
-}
 
-/// The `PATH` a start searches for `process`'s program (`None`: [`DEFAULT_PATH`]), and
-/// where it comes from, for messages. A later source wins, as in the child's environment:
-/// steward's own, then `env_file`, then `env`.
-fn search_path(process: &ProcessSpec) -> (Option<OsString>, String) {
-    if let Some(path) = process.env.get("PATH") {
-        return (Some(path.into()), "from `env.PATH`".into());
-    }
-    if let Some(file) = &process.env_file
-        && let Ok(vars) = read_env_file(file)
-        && let Some((_, path)) = vars.iter().rev().find(|(k, _)| k == "PATH")
-    {
-        return (Some(path.into()), format!("from {}", file.display()));
-    }
-    match std::env::var_os("PATH") {
-        Some(path) => (Some(path), "steward's own".into()),
-        None => (None, "the default, as steward has none".into()),
+    fn hard_limit(&self, resource: Resource) -> Bound {
+        hard_limit(resource)
     }
 }
 
@@ -232,8 +228,7 @@ fn program_file(program: &str, path: &Path, working_dir: Option<&Path>) -> Resul
 
 /// `program` (no `/`) is in no directory of `search`. Says what is there instead when a
 /// file of that name is found but cannot be run, since a start skips it.
-fn not_in_path(program: &str, search: Option<&OsStr>, origin: String) -> Problem {
-    let search = search.unwrap_or(OsStr::new(DEFAULT_PATH));
+fn not_in_path(program: &str, search: &OsStr, origin: String) -> Problem {
     let message = format!("command not found: `{program}` is in no directory of PATH");
     let candidates: Vec<PathBuf> = std::env::split_paths(search)
         .map(|dir| dir.join(program))
@@ -520,6 +515,55 @@ supplementary_groups = ["root", "no-such-group-steward-2"]
                 (3, 8, want.as_str())
             );
         }
+    }
+
+    #[test]
+    fn a_hard_limit_above_stewards_own_needs_root() {
+        let dir = TempDir::new("limits");
+        let Bound::Finite(own) = hard_limit(Resource::Nofile) else {
+            return;
+        };
+        let text = format!(
+            "[service.a]\ncommand = [\"true\"]\nlimits = {{ nofile = {}, core = 0 }}\n",
+            own + 1
+        );
+        let got = problems(&dir, &text);
+        if Uid::current().is_root() {
+            assert_eq!(got, []);
+        } else {
+            let want = format!(
+                "steward runs as uid {}, not root: it cannot give a service a hard limit \
+                 `nofile` of {}, above its own ({own})",
+                Uid::current(),
+                own + 1
+            );
+            assert_eq!(got.len(), 1, "{got:#?}");
+            assert_eq!(
+                (got[0].0, got[0].1, got[0].2.as_str()),
+                (3, 21, want.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn without_path_in_pass_env_the_default_path_is_searched() {
+        let dir = TempDir::new("passenv");
+        let (_, _, message, help) = single(
+            &dir,
+            "[service.a]\ncommand = [\"no-such-program-steward\"]\npass_env = [\"LANG\"]\n",
+        );
+        assert!(message.starts_with("command not found"), "{message}");
+        let help = help.unwrap();
+        assert!(
+            help.contains(
+                "PATH is /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+                 (the default, as `pass_env` leaves out PATH)"
+            ),
+            "{help}"
+        );
+        // `sh` is in the default PATH.
+        let got = problems(&dir, "[service.a]\ncommand = [\"sh\"]\npass_env = []\n");
+        assert_eq!(got, []);
     }
 
     #[test]

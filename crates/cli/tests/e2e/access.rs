@@ -7,19 +7,22 @@ use std::process::{Command, Output, Stdio};
 
 use steward_proto::State;
 
-use crate::accounts::{Account, ensure_group, ensure_user};
+use crate::users::{ensure_group, ensure_user};
+
+/// A user's (uid, primary gid).
+type Account = (u32, u32);
 use crate::harness::*;
 
 /// The CLI against `d`, run as `who` (its uid and primary gid; no supplementary groups,
 /// so steward must find them by name service).
-fn as_user(d: &Daemon, who: &Account, args: &[&str]) -> Output {
+fn as_user(d: &Daemon, who: Account, args: &[&str]) -> Output {
     use std::os::unix::process::CommandExt;
     Command::new(steward_bin())
         .arg("--socket")
         .arg(&d.socket)
         .args(args)
-        .uid(who.uid)
-        .gid(who.gid)
+        .uid(who.0)
+        .gid(who.1)
         .env_remove("STEWARD_SOCKET")
         .stdin(Stdio::null())
         .output()
@@ -28,10 +31,10 @@ fn as_user(d: &Daemon, who: &Account, args: &[&str]) -> Output {
 
 /// The CLI as `who` with all its groups, as after a login (`setpriv --init-groups`): what
 /// the file permissions of the socket see.
-fn as_login(d: &Daemon, who: &Account, args: &[&str]) -> Output {
+fn as_login(d: &Daemon, who: Account, args: &[&str]) -> Output {
     Command::new("setpriv")
-        .arg(format!("--reuid={}", who.uid))
-        .arg(format!("--regid={}", who.gid))
+        .arg(format!("--reuid={}", who.0))
+        .arg(format!("--regid={}", who.1))
         .arg("--init-groups")
         .arg(steward_bin())
         .arg("--socket")
@@ -89,10 +92,10 @@ acl = [
     let _ = ops;
 
     // Authenticated: reads, cannot stop.
-    let out = as_user(&d, &alice, &["status"]);
+    let out = as_user(&d, alice, &["status"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("svc"));
-    let out = as_user(&d, &alice, &["stop", "svc"]);
+    let out = as_user(&d, alice, &["stop", "svc"]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(
@@ -102,7 +105,7 @@ acl = [
         "{err}"
     );
     // Not allowed to read the config either (admin).
-    let out = as_user(&d, &alice, &["config"]);
+    let out = as_user(&d, alice, &["config"]);
     assert!(
         stderr(&out).contains("lacks the `admin` right"),
         "{}",
@@ -110,7 +113,7 @@ acl = [
     );
 
     // A guest: denied everything, even reading, and told by which entry.
-    let out = as_user(&d, &gus, &["status"]);
+    let out = as_user(&d, gus, &["status"]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("refused by `deny group:stw-guests"),
@@ -119,7 +122,7 @@ acl = [
     );
 
     // Dave is in ops, but the deny on him wins over the group's allow.
-    let out = as_user(&d, &dave, &["stop", "svc"]);
+    let out = as_user(&d, dave, &["stop", "svc"]);
     assert!(
         stderr(&out).contains("refused by `deny user:stw-dave control`"),
         "{}",
@@ -132,7 +135,7 @@ acl = [
     );
 
     // Ops (a supplementary group, found by name service) can stop.
-    let out = as_user(&d, &oscar, &["stop", "svc"]);
+    let out = as_user(&d, oscar, &["stop", "svc"]);
     assert!(out.status.success(), "{}", stderr(&out));
     d.wait_instance("svc", 0, "stopped", |i| i.state == State::Stopped);
     wait_gone(&[pid], "the stopped service");
@@ -162,7 +165,7 @@ acl = [
     );
     assert!(
         events.lines().any(|l| l.contains("\"kind\":\"control\"")
-            && l.contains(&format!("uid {} (stw-oscar)", oscar.uid))
+            && l.contains(&format!("uid {} (stw-oscar)", oscar.0))
             && l.contains("\"action\":\"stop\"")),
         "{events}"
     );
@@ -194,9 +197,9 @@ fn the_socket_file_gets_its_group_and_mode_and_a_reload_changes_them_and_the_acl
     );
 
     // The group's member may connect; another user cannot even open the socket.
-    let out = as_login(&d, &oscar, &["status"]);
+    let out = as_login(&d, oscar, &["status"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = as_login(&d, &alice, &["status"]);
+    let out = as_login(&d, alice, &["status"]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).to_lowercase().contains("permission denied"),
@@ -215,7 +218,7 @@ fn the_socket_file_gets_its_group_and_mode_and_a_reload_changes_them_and_the_acl
         || (std::fs::metadata(&d.socket).ok()?.mode() & 0o777 == 0o666).then_some(()),
         || d.log(),
     );
-    let out = as_login(&d, &alice, &["stop", "svc"]);
+    let out = as_login(&d, alice, &["stop", "svc"]);
     assert!(out.status.success(), "{}", stderr(&out));
     d.wait_instance("svc", 0, "stopped", |i| i.state == State::Stopped);
 }
@@ -229,7 +232,7 @@ fn without_an_acl_only_root_and_stewards_user_get_in() {
     let alice = ensure_user("stw-alice", &[]).unwrap();
     let d = open_daemon("socket_mode = \"0666\"\n", SERVICE);
     d.wait_instance("svc", 0, "running", |i| i.state == State::Running);
-    let out = as_user(&d, &alice, &["status"]);
+    let out = as_user(&d, alice, &["status"]);
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("lacks the `read` right"),
@@ -250,7 +253,7 @@ fn shutdown_needs_admin_and_stops_everything() {
     if let Some(alice) = ensure_user("stw-alice", &[]) {
         std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::set_permissions(&d.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
-        let out = as_user(&d, &alice, &["shutdown"]);
+        let out = as_user(&d, alice, &["shutdown"]);
         assert!(
             stderr(&out).contains("lacks the `read` right"),
             "{}",

@@ -1,6 +1,5 @@
 //! End-to-end tests: a real `steward up` per test, real child processes, the real CLI.
 
-mod accounts;
 mod harness;
 
 mod access;
@@ -14,6 +13,7 @@ mod probes;
 mod readiness;
 mod recovery;
 mod reload;
+mod runas;
 mod stopping;
 mod tasks;
 mod tcp;

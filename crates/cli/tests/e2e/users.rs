@@ -1,146 +1,104 @@
-//! Services run as their configured user and groups.
+//! Real users and groups for tests that run processes as someone else. They are created on
+//! first use when the tests run as root (names start with `stw-`) and kept: creating them
+//! again is a no-op, so any test may ask for the ones it needs.
+//!
+//! Without root nothing can be created: both functions return `None`, and the test says
+//! "skipped: needs root" and returns.
 
-use crate::harness::*;
-use steward_proto::State;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-const USER: &str = "steward-e2e";
-const GROUP: &str = "steward-e2e-extra";
+use nix::unistd::{Group, Uid, User};
 
-fn id_of(flag: &str, name: &str) -> u32 {
-    let out = std::process::Command::new("id")
-        .args([flag, name])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-}
+/// One caller at a time in this test binary; other processes (another test binary) are
+/// handled by retrying while the account files are locked.
+static LOCK: Mutex<()> = Mutex::new(());
 
-fn gid_of(group: &str) -> u32 {
-    let out = std::process::Command::new("getent")
-        .args(["group", group])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .split(':')
-        .nth(2)
-        .unwrap()
-        .parse()
-        .unwrap()
-}
+/// How long to retry while another process holds the account files' lock.
+const RETRY_FOR: Duration = Duration::from_secs(20);
 
-#[test]
-fn user_group_and_supplementary_groups_are_applied() {
-    if !nix::unistd::Uid::current().is_root() {
-        eprintln!("skipped: creating a user needs root");
-        return;
+/// The gid of group `name`, created if it does not exist; `None` when not root.
+pub fn ensure_group(name: &str) -> Option<u32> {
+    if !Uid::current().is_root() {
+        return None;
     }
-    // Idempotent: the user may exist from an earlier run.
-    let _ = std::process::Command::new("groupadd")
-        .args(["--system", GROUP])
-        .output();
-    let _ = std::process::Command::new("useradd")
-        .args(["--system", "--no-create-home", USER])
-        .output();
-    let d = Daemon::prepare(&format!(
-        r#"
-[service.who]
-command = ["{{fixture}}", "--env-to", "{{dir}}/out/env.txt"]
-user = "{USER}"
-supplementary_groups = ["{GROUP}"]
-working_dir = "/"
-"#
-    ));
-    // The service's user must be able to reach and write its output file.
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(d.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::create_dir(d.path("out")).unwrap();
-    std::fs::set_permissions(d.path("out"), std::fs::Permissions::from_mode(0o777)).unwrap();
-    let d = d.spawn();
-    let i = d.wait_instance("who", 0, "running", |i| i.state == State::Running);
-    let env = d.path("out/env.txt");
-    d.wait_for("env written", |_| env.exists().then_some(()));
-    let text = std::fs::read_to_string(&env).unwrap();
-    let (uid, gid, extra) = (id_of("-u", USER), id_of("-g", USER), gid_of(GROUP));
-    assert!(text.contains(&format!("uid={uid}\n")), "{text}");
-    assert!(text.contains(&format!("gid={gid}\n")), "{text}");
-    assert!(text.contains(&format!("groups={extra}\n")), "{text}");
-    assert!(text.contains(&format!("USER={USER}\n")), "{text}");
-    assert!(
-        text.contains("STEWARD_SERVICE=who\n") && text.contains("STEWARD_INSTANCE=0\n"),
-        "{text}"
-    );
-    assert!(text.contains("cwd=/\n"), "{text}");
-    // And the kernel agrees.
-    let status = std::fs::read_to_string(format!("/proc/{}/status", i.pid.unwrap())).unwrap();
-    let line = |k: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(k))
-            .unwrap()
-            .to_string()
-    };
-    assert_eq!(
-        line("Uid:").split_whitespace().nth(1),
-        Some(uid.to_string().as_str())
-    );
-    assert_eq!(
-        line("Gid:").split_whitespace().nth(1),
-        Some(gid.to_string().as_str())
-    );
-    assert_eq!(
-        line("Groups:").split_whitespace().nth(1),
-        Some(extra.to_string().as_str())
-    );
+    let _one = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    Some(group_locked(name))
 }
 
-#[test]
-fn a_missing_user_is_a_clear_start_failure() {
-    let d = Daemon::start(
-        r#"
-[service.nobody-here]
-command = ["{fixture}"]
-user = "no-such-user-steward"
-"#,
-    );
-    let i = d.wait_instance("nobody-here", 0, "spawn failure", |i| i.last_exit.is_some());
-    let last = i.last_exit.unwrap();
-    assert!(last.counted_as_failure);
-    assert!(
-        last.counted_as
-            .contains("user no-such-user-steward does not exist"),
-        "{}",
-        last.counted_as
-    );
+/// The (uid, primary gid) of user `name`, created if it does not exist, without a home
+/// directory and with no login shell, and a member of each of `groups` (created too). An
+/// existing user is added to the groups it lacks and keeps the others. `None` when not
+/// root.
+pub fn ensure_user(name: &str, groups: &[&str]) -> Option<(u32, u32)> {
+    if !Uid::current().is_root() {
+        return None;
+    }
+    let _one = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    for g in groups {
+        group_locked(g);
+    }
+    if user(name).is_none() {
+        let mut cmd = Command::new("useradd");
+        cmd.args(["--no-create-home", "--shell", "/usr/sbin/nologin"]);
+        if !groups.is_empty() {
+            cmd.args(["--groups", &groups.join(",")]);
+        }
+        run_until(cmd.arg(name), || user(name).is_some());
+    }
+    let missing: Vec<&str> = groups
+        .iter()
+        .copied()
+        .filter(|g| !is_member(name, g))
+        .collect();
+    if !missing.is_empty() {
+        let mut cmd = Command::new("usermod");
+        cmd.args(["--append", "--groups", &missing.join(","), name]);
+        run_until(&mut cmd, || missing.iter().all(|g| is_member(name, g)));
+    }
+    let u = user(name).expect("the user was just created");
+    Some((u.uid.as_raw(), u.gid.as_raw()))
 }
 
-#[test]
-fn a_missing_working_dir_or_command_is_named() {
-    let d = Daemon::start(
-        r#"
-[service.nodir]
-command = ["{fixture}"]
-working_dir = "{dir}/nowhere"
+fn group_locked(name: &str) -> u32 {
+    if group(name).is_none() {
+        run_until(Command::new("groupadd").arg(name), || group(name).is_some());
+    }
+    group(name)
+        .expect("the group was just created")
+        .gid
+        .as_raw()
+}
 
-[service.nocmd]
-command = ["{dir}/no-such-program"]
-"#,
-    );
-    let why = |name: &str| {
-        let i = d.wait_instance(name, 0, "a spawn failure", |i| i.last_exit.is_some());
-        assert_eq!(
-            i.state,
-            State::Backoff,
-            "retried later, not in a tight loop"
-        );
-        i.last_exit.unwrap().counted_as
-    };
-    assert!(
-        why("nodir").contains("nowhere does not exist or is not a directory"),
-        "{}",
-        why("nodir")
-    );
-    assert!(
-        why("nocmd").contains("no-such-program: command not found"),
-        "{}",
-        why("nocmd")
-    );
+fn user(name: &str) -> Option<User> {
+    User::from_name(name).expect("the passwd database can be read")
+}
+
+fn group(name: &str) -> Option<Group> {
+    Group::from_name(name).expect("the group database can be read")
+}
+
+fn is_member(user: &str, group_name: &str) -> bool {
+    group(group_name).is_some_and(|g| g.mem.iter().any(|m| m == user))
+}
+
+/// Runs `cmd` until `done()` holds: "already exists" (someone else made it) is fine, and
+/// a failure while another process holds the lock is tried again.
+fn run_until(cmd: &mut Command, done: impl Fn() -> bool) {
+    let started = Instant::now();
+    loop {
+        let out = cmd.output().expect("run the account tool");
+        if done() {
+            return;
+        }
+        if started.elapsed() > RETRY_FOR {
+            panic!(
+                "{cmd:?} failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

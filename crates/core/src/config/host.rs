@@ -8,8 +8,9 @@
 //! [`check`] asks the host about each one and points every problem at that value, so a
 //! missing program is reported at `command[0]` and an unknown user at the `user` string.
 //!
-//! The rule that only root can run a process as another user or group is decided here,
-//! from the ids the host reports, with the same comparison the spawner makes.
+//! The rule that only root can run a process as another user or group, or raise a hard
+//! resource limit above steward's own, is decided here, from the ids and limits the host
+//! reports, with the same comparison the spawner makes.
 
 use std::fmt;
 use std::ops::Range;
@@ -17,6 +18,7 @@ use std::path::Path;
 
 use super::model::{Config, ProcessSpec};
 use crate::diagnostic::Diagnostic;
+use crate::rlimit::{Bound, Resource};
 
 /// Whose value a [`Reference`] is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,6 +80,8 @@ pub enum Field {
     SupplementaryGroup(usize),
     WorkingDir,
     EnvFile,
+    /// `limits.NAME`.
+    Limit(Resource),
     /// `[control] socket_group`.
     SocketGroup,
     /// `[http] tokens_file`.
@@ -136,6 +140,8 @@ pub trait Host {
     fn working_dir(&self, path: &Path) -> Result<(), Problem>;
     /// Whether the `env_file` `path` exists and can be read as a start reads it.
     fn env_file(&self, path: &Path) -> Result<(), Problem>;
+    /// steward's own hard limit of `resource`.
+    fn hard_limit(&self, resource: Resource) -> Bound;
     /// Whether the tokens file can be read, is private enough and holds valid lines.
     fn tokens_file(&self, _path: &Path) -> Result<(), Problem> {
         Ok(())
@@ -229,6 +235,21 @@ fn problem(r: &Reference, process: &ProcessSpec, host: &dyn Host) -> Option<Prob
         }
         Field::WorkingDir => host.working_dir(process.working_dir.as_deref()?),
         Field::EnvFile => host.env_file(process.env_file.as_deref()?),
+        Field::Limit(resource) => {
+            let wanted = process.limits.get(&resource)?.hard;
+            let (own_uid, own) = (host.uid(), host.hard_limit(resource));
+            if own_uid == 0 || wanted <= own {
+                return None;
+            }
+            Err(Problem::new(format!(
+                "steward runs as uid {own_uid}, not root: it cannot give {} a hard limit \
+                 `{resource}` of {wanted}, above its own ({own})",
+                r.owner.what()
+            ))
+            .with_help(format!(
+                "start steward as root, or set `limits.{resource}` to at most {own}"
+            )))
+        }
         Field::SocketGroup | Field::TokensFile | Field::TlsCert | Field::TlsKey => return None,
     };
     verdict.err()
@@ -331,6 +352,13 @@ mod tests {
             match self.files.iter().any(|f| f == path) {
                 true => Ok(()),
                 false => Err(Problem::new(format!("cannot read {}", path.display()))),
+            }
+        }
+
+        fn hard_limit(&self, resource: Resource) -> Bound {
+            match resource {
+                Resource::Nofile => Bound::Finite(4096),
+                _ => Bound::Infinity,
             }
         }
     }
@@ -470,6 +498,54 @@ user = "web"
         );
 
         // As root, anyone.
+        assert_eq!(problems(src, &Fake::new()), []);
+    }
+
+    #[test]
+    fn only_root_raises_a_hard_limit_above_its_own() {
+        let src = r#"
+[service.a]
+command = ["server"]
+limits = { nofile = 4096, core = "infinity", nproc = [10, 20] }
+
+[service.b]
+command = ["server"]
+limits = { nofile = [1024, 8192] }
+
+[[task]]
+name = "t"
+command = ["server"]
+limits = { nofile = "infinity" }
+"#;
+        let host = Fake {
+            uid: 100,
+            gid: 100,
+            ..Fake::new()
+        };
+        let got = problems(src, &host);
+        let at: Vec<_> = got.iter().map(|p| (p.0, p.1, p.2.as_str())).collect();
+        assert_eq!(
+            at,
+            [
+                (
+                    8,
+                    21,
+                    "steward runs as uid 100, not root: it cannot give a service a hard limit \
+                     `nofile` of 8192, above its own (4096)"
+                ),
+                (
+                    13,
+                    21,
+                    "steward runs as uid 100, not root: it cannot give a task a hard limit \
+                     `nofile` of infinity, above its own (4096)"
+                ),
+            ]
+        );
+        assert_eq!(
+            got[0].3.as_deref(),
+            Some("start steward as root, or set `limits.nofile` to at most 4096")
+        );
+        // Root may raise any hard limit.
         assert_eq!(problems(src, &Fake::new()), []);
     }
 

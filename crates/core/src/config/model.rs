@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::acl::Acl;
+use crate::rlimit::{Limit, Resource};
 use crate::signal::Signal;
 
 /// A whole, valid config file. The default is the empty file: no services.
@@ -108,7 +109,7 @@ pub struct TlsSpec {
 }
 
 /// What to run and as whom: the part a service and a startup task share.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProcessSpec {
     /// argv; never empty. `command[0]` is looked up in `PATH` when it has no `/`.
     pub command: Vec<String>,
@@ -120,6 +121,33 @@ pub struct ProcessSpec {
     pub group: Option<String>,
     /// `None`: the user's own groups from the name service.
     pub supplementary_groups: Option<Vec<String>>,
+    /// The file mode creation mask (0 to 0o777); `None` keeps steward's.
+    pub umask: Option<u32>,
+    /// Which of steward's variables the process gets: names, or prefixes ending in `*`.
+    pub pass_env: Vec<String>,
+    /// Set before the process drops its privileges; a resource not listed is inherited.
+    pub limits: BTreeMap<Resource, Limit>,
+    /// `PR_SET_NO_NEW_PRIVS`: exec can never grant more privileges (setuid bits, file
+    /// capabilities).
+    pub no_new_privileges: bool,
+}
+
+impl Default for ProcessSpec {
+    fn default() -> Self {
+        ProcessSpec {
+            command: Vec::new(),
+            env: BTreeMap::new(),
+            env_file: None,
+            working_dir: None,
+            user: None,
+            group: None,
+            supplementary_groups: None,
+            umask: None,
+            pass_env: crate::env::default_pass_env(),
+            limits: BTreeMap::new(),
+            no_new_privileges: false,
+        }
+    }
 }
 
 /// One `[service.NAME]` table.

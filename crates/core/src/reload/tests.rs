@@ -133,6 +133,41 @@ fn log_capture_and_stderr_change_the_fds_so_they_restart() {
 }
 
 #[test]
+fn run_as_settings_are_fixed_at_exec_so_they_restart() {
+    use crate::rlimit::{Bound, Limit, Resource};
+    let names = ["a", "b", "c", "d", "e"];
+    let old = config(names.iter().map(|n| svc(n, 2)).collect());
+    let mut new = old.clone();
+    let s = &mut new.services;
+    s.get_mut("a").unwrap().process.umask = Some(0o027);
+    s.get_mut("b").unwrap().process.pass_env = vec!["PATH".into(), "MY_*".into()];
+    let limit = Limit::both(Bound::Finite(4096));
+    s.get_mut("c").unwrap().process.limits = [(Resource::Nofile, limit)].into();
+    s.get_mut("d").unwrap().process.no_new_privileges = true;
+    let p = plan(&old, &new, up);
+    let want = [
+        ("a", "umask"),
+        ("b", "pass_env"),
+        ("c", "limits"),
+        ("d", "no_new_privileges"),
+    ];
+    for (name, key) in want {
+        let s = p.services.iter().find(|s| s.name == name).unwrap();
+        assert_eq!((s.change, s.keys.clone()), (Change::Restarted, vec![key]));
+        assert_eq!(steps(&p, name), vec![Step::Restart { pause: false }; 2]);
+        assert!(RESTART_KEYS.contains(&key));
+    }
+    assert_eq!(steps(&p, "e"), vec![Step::Keep; 2]);
+    assert_eq!(describe(&p)[2], "restarted c (limits): restart 0,1");
+
+    // A paused instance comes back paused; a stopped one takes them at its next start.
+    let p = plan(&old, &new, |_, _| Live::Paused);
+    assert_eq!(steps(&p, "a"), vec![Step::Restart { pause: true }; 2]);
+    let p = plan(&old, &new, |_, _| Live::Down);
+    assert_eq!(steps(&p, "d"), vec![Step::Update; 2]);
+}
+
+#[test]
 fn paused_instances_come_back_paused_and_failed_ones_get_a_new_chance() {
     let old = config(vec![svc("a", 4)]);
     let mut new = old.clone();

@@ -5,6 +5,7 @@
 //! [`reap`], the one reaper: nothing else in the process calls `wait`. How a child is
 //! started is in [`spawn`].
 
+mod env;
 mod limits;
 mod spawn;
 
@@ -13,16 +14,20 @@ use std::ffi::{CString, OsString};
 use std::io;
 use std::os::fd::{OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use nix::errno::Errno;
 use nix::libc;
 use nix::unistd::{Gid, Group, Uid, User};
 
-pub use limits::raise_fd_limit;
+pub(crate) use env::search_path;
+use env::{Account, Sources};
+pub use limits::{hard_limit, raise_fd_limit};
 pub use spawn::spawn;
-pub(crate) use spawn::{DEFAULT_PATH, is_executable, resolve};
+pub(crate) use spawn::{is_executable, resolve};
 use steward_core::config::{ProcessSpec, ServiceSpec};
 use steward_core::machine::ExitHow;
+use steward_core::rlimit::{Limit, Resource};
 use steward_core::signal::Signal;
 
 /// Everything needed to start one process, resolved before the clone.
@@ -31,6 +36,11 @@ pub struct Launch {
     pub env: Vec<(OsString, OsString)>,
     pub working_dir: Option<PathBuf>,
     pub identity: Option<Identity>,
+    /// The file mode creation mask; `None` keeps steward's.
+    pub umask: Option<u32>,
+    /// Set before the identity changes, so that root can raise hard limits.
+    pub limits: BTreeMap<Resource, Limit>,
+    pub no_new_privileges: bool,
     /// Open files to hand over, each at the given fd number in the child.
     pub fds: Vec<(OwnedFd, i32)>,
     /// Variables whose value is the child's own pid (`WATCHDOG_PID`, `LISTEN_PID`), known
@@ -44,44 +54,25 @@ pub struct Launch {
     pub stderr: Option<RawFd>,
 }
 
-/// steward's own protocol variables, as an outer systemd may have set them for steward:
-/// never passed on, or a service would talk to steward's manager.
-const PROTOCOL_ENV: [&str; 6] = [
-    "NOTIFY_SOCKET",
-    "WATCHDOG_USEC",
-    "WATCHDOG_PID",
-    "LISTEN_FDS",
-    "LISTEN_PID",
-    "LISTEN_FDNAMES",
-];
-
 /// The user a child runs as; resolved by name service lookups in the parent.
 #[derive(Debug, Clone)]
 pub struct Identity {
     pub user: String,
+    pub home: PathBuf,
     pub uid: Uid,
     pub gid: Gid,
     pub groups: Vec<Gid>,
 }
 
 impl Launch {
-    /// The launch of `process`: steward's environment, then `env_file`, then `env`, then
-    /// `extra` (steward's own variables, which the config cannot override).
+    /// The launch of `process`, with the environment of [`env`]: what `pass_env` lets
+    /// through of steward's, the account's `HOME`, `USER` and `LOGNAME`, `env_file`, `env`,
+    /// then `extra` (steward's own variables, which the config cannot override).
     pub fn new(process: &ProcessSpec, extra: &[(&str, String)]) -> Result<Launch, String> {
-        let mut env: BTreeMap<OsString, OsString> = std::env::vars_os()
-            .filter(|(k, _)| !PROTOCOL_ENV.iter().any(|p| k == p))
-            .collect();
-        if let Some(path) = &process.env_file {
-            for (k, v) in read_env_file(path)? {
-                env.insert(k.into(), v.into());
-            }
-        }
-        for (k, v) in &process.env {
-            env.insert(k.into(), v.into());
-        }
-        for (k, v) in extra {
-            env.insert(k.into(), v.into());
-        }
+        let file = match &process.env_file {
+            Some(path) => read_env_file(path)?,
+            None => Vec::new(),
+        };
         // exec and chdir both fail with ENOENT; look first so the message says which.
         if let Some(dir) = &process.working_dir
             && !dir.is_dir()
@@ -92,18 +83,28 @@ impl Launch {
             ));
         }
         let identity = resolve_identity(process)?;
-        if let Some(id) = &identity {
-            env.insert("USER".into(), id.user.clone().into());
-            env.insert("LOGNAME".into(), id.user.clone().into());
-            if let Ok(Some(u)) = User::from_uid(id.uid) {
-                env.insert("HOME".into(), u.dir.into());
-            }
-        }
+        let account = match &identity {
+            Some(id) => Some(Account {
+                user: id.user.clone(),
+                home: id.home.clone().into(),
+            }),
+            None => own_account().clone(),
+        };
+        let env = env::build(Sources {
+            own: std::env::vars_os().collect(),
+            process,
+            file: &file,
+            account: account.as_ref(),
+            extra,
+        });
         Ok(Launch {
             argv: process.command.clone(),
-            env: env.into_iter().collect(),
+            env,
             working_dir: process.working_dir.clone(),
             identity,
+            umask: process.umask,
+            limits: process.limits.clone(),
+            no_new_privileges: process.no_new_privileges,
             fds: Vec::new(),
             pid_env: Vec::new(),
             cgroup_procs: None,
@@ -163,6 +164,19 @@ pub(crate) fn read_env_file(path: &Path) -> Result<Vec<(String, String)>, String
     Ok(out)
 }
 
+/// steward's own account, looked up once: its uid never changes, and a start should not
+/// wait on the name service for it.
+fn own_account() -> &'static Option<Account> {
+    static OWN: OnceLock<Option<Account>> = OnceLock::new();
+    OWN.get_or_init(|| {
+        let user = User::from_uid(Uid::current()).ok().flatten()?;
+        Some(Account {
+            user: user.name,
+            home: user.dir.into(),
+        })
+    })
+}
+
 fn resolve_identity(spec: &ProcessSpec) -> Result<Option<Identity>, String> {
     if spec.user.is_none() && spec.group.is_none() && spec.supplementary_groups.is_none() {
         return Ok(None);
@@ -197,6 +211,7 @@ fn resolve_identity(spec: &ProcessSpec) -> Result<Option<Identity>, String> {
     }
     Ok(Some(Identity {
         user: user.name,
+        home: user.dir,
         uid: user.uid,
         gid,
         groups,

@@ -25,10 +25,13 @@ use nix::libc::{self, c_char};
 use nix::sched::{CloneFlags, clone};
 use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
 
+use steward_core::rlimit::Resource;
+
 use super::Launch;
+use super::limits::{resource_id, rlimit};
 
 /// The steps of the child's setup, named in errors.
-const STEPS: [&str; 12] = [
+const STEPS: [&str; 13] = [
     "reset signals",
     "setsid",
     "prctl",
@@ -41,8 +44,12 @@ const STEPS: [&str; 12] = [
     "pass fds",
     "join cgroup",
     "redirect stdout and stderr",
+    "prctl(PR_SET_NO_NEW_PRIVS)",
 ];
 const STEP_EXEC: u64 = 8;
+const STEP_NO_NEW_PRIVS: u64 = 12;
+/// A failed `setrlimit` is step `STEP_LIMIT + i`, for `Resource::ALL[i]`.
+const STEP_LIMIT: u64 = 64;
 
 /// Room for the digits of a pid in a pid-valued variable (Linux pids have at most 7).
 const PID_DIGITS: usize = 10;
@@ -59,8 +66,13 @@ struct Prepared {
     /// -1: steward's own.
     stdout: libc::c_int,
     stderr: libc::c_int,
-    /// The descriptor limit steward was started with, when it raised its own.
+    /// The descriptor limit steward was started with, when it raised its own and the
+    /// config sets none.
     nofile: Option<libc::rlimit>,
+    /// (resource, limit, failure step) of the config's `limits`.
+    limits: Vec<(libc::c_int, libc::rlimit, u64)>,
+    umask: Option<libc::mode_t>,
+    no_new_privs: bool,
     parent: libc::pid_t,
     /// The instance's cgroup: the child is born in it, or moves itself in through
     /// `cgroup_procs`.
@@ -104,7 +116,7 @@ pub fn spawn(launch: &Launch) -> io::Result<u32> {
         match failure.load(Ordering::Acquire) {
             // The child exec'd. Its exit, and that of a failed child, go to the reaper.
             0 => Ok(pid),
-            f => Err(step_error(f, &launch.argv[0])),
+            f => Err(step_error(f, launch)),
         }
     })
 }
@@ -251,17 +263,29 @@ thread_local! {
     static STACK: RefCell<Vec<u8>> = RefCell::new(vec![0; 128 * 1024]);
 }
 
-fn step_error(f: u64, program: &str) -> io::Error {
-    let step = (f >> 32) as usize;
+/// The error of a child that failed at step `f >> 32` with errno `f & 0xffff_ffff`. Only
+/// exec keeps the errno's kind (a caller says "command not found" for `NotFound`); a setup
+/// step's error names the step.
+fn step_error(f: u64, launch: &Launch) -> io::Error {
+    let step = f >> 32;
     let errno = (f & 0xffff_ffff) as i32;
     let e = io::Error::from_raw_os_error(errno);
-    if step as u64 == STEP_EXEC {
+    if step == STEP_EXEC {
+        let program = &launch.argv[0];
         return io::Error::new(e.kind(), format!("cannot execute {program}: {e}"));
     }
-    io::Error::new(
-        e.kind(),
-        format!("{} failed: {e}", STEPS.get(step).unwrap_or(&"setup")),
-    )
+    let limit = step
+        .checked_sub(STEP_LIMIT)
+        .and_then(|i| Resource::ALL.get(i as usize))
+        .and_then(|r| Some((r, launch.limits.get(r)?)));
+    if let Some((resource, limit)) = limit {
+        return io::Error::other(format!(
+            "setting limits.{resource} (soft {}, hard {}) failed: {e}",
+            limit.soft, limit.hard
+        ));
+    }
+    let name = STEPS.get(step as usize).unwrap_or(&"setup");
+    io::Error::other(format!("{name} failed: {e}"))
 }
 
 /// The vfork child: raw system calls only, nothing allocated, nothing returned but by exec
@@ -306,6 +330,15 @@ unsafe fn child(p: &Prepared, failure: &AtomicU64, migrate: bool) -> isize {
         if libc::getppid() != p.parent {
             return fail(2);
         }
+        // While still privileged: only root may raise a hard limit.
+        for (resource, limit, step) in &p.limits {
+            if libc::setrlimit(*resource as _, limit) != 0 {
+                return fail(*step);
+            }
+        }
+        if let Some(mask) = p.umask {
+            libc::umask(mask);
+        }
         if let Some((groups, gid, uid, may_setgroups)) = &p.ids {
             if *may_setgroups && libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
                 return fail(3);
@@ -319,6 +352,12 @@ unsafe fn child(p: &Prepared, failure: &AtomicU64, migrate: bool) -> isize {
             // A change of identity clears the death signal; set it again.
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
                 return fail(2);
+            }
+        }
+        if p.no_new_privs {
+            let (on, zero) = (1 as libc::c_ulong, 0 as libc::c_ulong);
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, on, zero, zero, zero) != 0 {
+                return fail(STEP_NO_NEW_PRIVS);
             }
         }
         if let Some(dir) = &p.dir
@@ -461,7 +500,21 @@ fn prepare(launch: &Launch) -> io::Result<Prepared> {
         stdin: dev_null()?.as_raw_fd(),
         stdout: launch.stdout.unwrap_or(-1),
         stderr: launch.stderr.unwrap_or(-1),
-        nofile: super::limits::for_children(),
+        nofile: match launch.limits.contains_key(&Resource::Nofile) {
+            true => None,
+            false => super::limits::for_children(),
+        },
+        limits: launch
+            .limits
+            .iter()
+            .map(|(resource, limit)| {
+                let index = Resource::ALL.iter().position(|r| r == resource);
+                let step = STEP_LIMIT + index.unwrap_or(0) as u64;
+                (resource_id(*resource), rlimit(*limit), step)
+            })
+            .collect(),
+        umask: launch.umask.map(|m| m as libc::mode_t),
+        no_new_privs: launch.no_new_privileges,
         parent: nix::unistd::getpid().as_raw(),
         fds,
         pid_slots,

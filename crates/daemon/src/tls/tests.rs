@@ -1,6 +1,7 @@
 //! Real handshakes over loopback TCP, with certificates made for each test.
 
 use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
 
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -75,7 +75,7 @@ impl Checker<'_> {
 
     /// A size: a whole number of bytes, or a string with a unit. On a bad string, the span
     /// points at the exact spot inside the quotes.
-    fn size(&mut self, v: &Value<'_>, name: &str) -> Option<u64> {
+    pub(super) fn size(&mut self, v: &Value<'_>, name: &str) -> Option<u64> {
         let s = match v.get_ref() {
             DeValue::Integer(_) => {
                 let n = integer_value(v.get_ref())?;
@@ -106,7 +106,8 @@ impl Checker<'_> {
                     None => v.span(),
                 };
                 let message = format!("invalid size for `{name}`: {}", e.message);
-                let help = "sizes are numbers with a unit (B, KB, KiB, MB, MiB, GB, GiB), e.g. \
+                let help = "sizes are numbers with a unit (B, KB, KiB, MB, MiB, GB, GiB, TB, \
+                            TiB, or K, M, G, T for KiB to TiB), e.g. \
                             \"10MiB\", or a plain number of bytes"
                     .to_string();
                 self.error(span, message, Some(help));

@@ -4,9 +4,9 @@
 //! key, wrong type and bad value is reported, sorted by position, so one run shows them all.
 //!
 //! The walk is split by table: `service` (`[service.NAME]`), `probe` (`readiness`,
-//! `liveness`), `depends` (`depends_on` and the cycle check), `log` (`[service.NAME.log]`)
-//! and `task` (`[[task]]`); this file holds the entry point and the readers of single values
-//! they share.
+//! `liveness`), `depends` (`depends_on` and the cycle check), `log` (`[service.NAME.log]`),
+//! `runas` (`umask`, `pass_env`, `limits`) and `task` (`[[task]]`); this file holds the
+//! entry point and the readers of single values they share.
 //!
 //! See `docs/configuration.md` for the schema as users see it.
 
@@ -36,6 +36,7 @@ mod access;
 mod depends;
 mod log;
 mod probe;
+mod runas;
 mod service;
 mod task;
 
@@ -56,6 +57,10 @@ const PROCESS_KEYS: &[&str] = &[
     "user",
     "group",
     "supplementary_groups",
+    "umask",
+    "pass_env",
+    "limits",
+    "no_new_privileges",
 ];
 /// Longest service or task name.
 const MAX_NAME: usize = 64;
@@ -885,6 +890,26 @@ impl Checker<'_> {
                         let field = Field::SupplementaryGroup(i);
                         self.process_spans.push((field, item.span()));
                     }
+                }
+            }
+            "umask" => {
+                if let Some(mask) = self.umask(value) {
+                    out.umask = Some(mask);
+                }
+            }
+            "pass_env" => {
+                if let Some(names) = self.pass_env(value) {
+                    out.pass_env = names;
+                }
+            }
+            "limits" => {
+                if let Some(limits) = self.limits(value) {
+                    out.limits = limits;
+                }
+            }
+            "no_new_privileges" => {
+                if let Some(b) = self.boolean(value, "no_new_privileges") {
+                    out.no_new_privileges = b;
                 }
             }
             _ => return false,

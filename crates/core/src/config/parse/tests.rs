@@ -115,6 +115,7 @@ fn full_example_resolves_every_field() {
             user: Some("reverse".into()),
             group: Some("reverse".into()),
             supplementary_groups: Some(strings(&["audio", "video"])),
+            ..ProcessSpec::default()
         },
         instances: 3,
         restart: RestartPolicy::Always,
@@ -667,6 +668,7 @@ mod full;
 mod log;
 mod pause;
 mod readiness;
+mod runas;
 mod tasks;
 
 #[test]

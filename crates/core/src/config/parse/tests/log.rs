@@ -62,7 +62,8 @@ fn every_problem_at_once_with_its_place() {
             (
                 3,
                 60,
-                "invalid size for `log.max_size`: unknown unit `MeB`; use one of B, KB, KiB, MB, MiB, GB, GiB"
+                "invalid size for `log.max_size`: unknown unit `MeB`; use one of B, KB, KiB, MB, \
+                 MiB, GB, GiB, TB, TiB (K, M, G and T are KiB, MiB, GiB and TiB)"
             ),
             (3, 73, "`log.keep` must be between 1 and 1000, found 0"),
             (3, 76, "unknown key `timestamp` in `log`"),

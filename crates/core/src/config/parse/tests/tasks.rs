@@ -1,6 +1,7 @@
 //! `[[task]]`.
 
 use super::*;
+use crate::rlimit::{Bound, Limit, Resource};
 
 fn task(name: &str, command: &[&str]) -> TaskSpec {
     TaskSpec {
@@ -57,6 +58,10 @@ working_dir = "/srv/app"
 user = "app"
 group = "app"
 supplementary_groups = []
+umask = "0077"
+pass_env = ["PATH", "PG*"]
+limits = { nofile = 1024, core = 0 }
+no_new_privileges = true
 timeout = "60s"
 mode = "once"
 on_failure = "continue"
@@ -73,6 +78,14 @@ on_failure = "continue"
                 user: Some("app".into()),
                 group: Some("app".into()),
                 supplementary_groups: Some(Vec::new()),
+                umask: Some(0o077),
+                pass_env: strings(&["PATH", "PG*"]),
+                limits: [
+                    (Resource::Nofile, Limit::both(Bound::Finite(1024))),
+                    (Resource::Core, Limit::both(Bound::Finite(0))),
+                ]
+                .into(),
+                no_new_privileges: true,
             },
             timeout: Some(Duration::from_secs(60)),
             mode: TaskMode::Once,
