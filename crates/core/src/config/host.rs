@@ -231,7 +231,22 @@ fn problem(r: &Reference, process: &ProcessSpec, host: &dyn Host) -> Option<Prob
         }
         Field::SupplementaryGroup(i) => {
             let name = process.supplementary_groups.as_ref()?.get(i)?;
-            host.group(name).map(drop)
+            host.group(name).and_then(|gid| {
+                // setgroups(2) needs root: the spawner would leave steward's own groups.
+                let own = host.uid();
+                if own == 0 || i > 0 {
+                    return Ok(());
+                }
+                Err(Problem::new(format!(
+                    "steward runs as uid {own}, not root: it cannot give {} supplementary \
+                     groups (`{name}` is gid {gid})",
+                    r.owner.what()
+                ))
+                .with_help(format!(
+                    "start steward as root, or remove `supplementary_groups` from {}",
+                    r.owner
+                )))
+            })
         }
         Field::WorkingDir => host.working_dir(process.working_dir.as_deref()?),
         Field::EnvFile => host.env_file(process.env_file.as_deref()?),
@@ -469,7 +484,12 @@ user = "web"
         };
         let got = problems(src, &host);
         let lines: Vec<_> = got.iter().map(|p| (p.0, p.1)).collect();
-        assert_eq!(lines, [(4, 8), (5, 9)], "{got:#?}");
+        assert_eq!(lines, [(4, 8), (5, 9), (10, 25)], "{got:#?}");
+        assert_eq!(
+            got[2].2,
+            "steward runs as uid 100, not root: it cannot give a service supplementary groups \
+             (`root` is gid 0)"
+        );
         assert_eq!(
             got[0].2,
             "steward runs as uid 100, not root: it cannot run a service as user `root` (uid 0)"
@@ -491,9 +511,9 @@ user = "web"
             ..Fake::new()
         };
         let got = messages(src, &host);
-        assert_eq!(got.len(), 4, "{got:#?}");
+        assert_eq!(got.len(), 5, "{got:#?}");
         assert_eq!(
-            got[3].2,
+            got[4].2,
             "steward runs as uid 1000, not root: it cannot run a task as user `web` (uid 100)"
         );
 
