@@ -303,6 +303,8 @@ impl Tokens {
     /// and the loop does not stop at a match: how long this takes says nothing about which
     /// entry matched, nor how many bytes of a hash a guess got right.
     pub fn identify(&self, presented: &str) -> Option<&TokenIdentity> {
+        // Plain SHA-256, no salt, no slow hash: tokens are 256-bit random values (see
+        // `generate`).
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
         let mut found = u64::MAX;
         for (i, (_, hash)) in self.entries.iter().enumerate() {
