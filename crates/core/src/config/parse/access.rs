@@ -184,15 +184,21 @@ impl Checker<'_> {
         })
     }
 
+    /// `ADDRESS:PORT`, or a port alone (`"9750"`, `":9750"`) for loopback.
     fn listen(&mut self, v: &Value<'_>) -> Option<SocketAddr> {
         let s = self.string(v, "listen")?;
+        let port_only = s.strip_prefix(':').unwrap_or(s);
+        if let Ok(port) = port_only.parse::<u16>() {
+            return Some(SocketAddr::from(([127, 0, 0, 1], port)));
+        }
         match s.parse::<SocketAddr>() {
             Ok(a) => Some(a),
             Err(_) => {
                 let help = if s.starts_with("localhost") {
                     "write the address, not a host name: \"127.0.0.1:9750\" or \"[::1]:9750\""
                 } else {
-                    "write an address and a port: \"127.0.0.1:9750\" or \"[::1]:9750\""
+                    "write an address and a port (\"127.0.0.1:9750\", \"[::1]:9750\"), or a \
+                     port alone for loopback (\"9750\")"
                 };
                 let msg = format!("`listen` must be an IP address and port, not {s:?}");
                 self.error(v.span(), msg, Some(help.into()));

@@ -187,6 +187,11 @@ tls_key = "key.pem"
     assert_eq!(tls.cert, Path::new("/etc/steward/cert.pem"));
     assert_eq!(tls.key, Path::new("/etc/steward/key.pem"));
     assert_eq!(ok("").http, None);
+    // A port alone is loopback.
+    for port in ["\"9750\"", "\":9750\""] {
+        let c = ok(&format!("[http]\nlisten = {port}\n"));
+        assert_eq!(c.http.unwrap().listen.to_string(), "127.0.0.1:9750");
+    }
 }
 
 #[test]
