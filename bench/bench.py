@@ -2067,7 +2067,7 @@ def report(ctx, R, info, versions):
                 [f"status requests/s, {label}, no ACL", c(lambda r: f"{r[mode]['none_per_s']:,.0f}"), "", ""],
                 [f"status requests/s, {label}, {p.acl_entries}-entry ACL", c(lambda r: f"{r[mode]['acl_per_s']:,.0f}"), "", ""],
                 [f"difference ({label})", c(lambda r: f"{r[mode]['difference_pct']:+.1f} %"), "< 5 %",
-                 verdict("error" not in a and mode in a and a[mode]["difference_pct"] < 5)],
+                 verdict("error" not in a and mode in a and abs(a[mode]["difference_pct"]) < 5)],
                 [f"request p50 latency, {label}: none / ACL",
                  c(lambda r: f"{r[mode]['none_p50_us']:.0f} / {r[mode]['acl_p50_us']:.0f} µs"), "", ""],
                 [f"steward CPU per request, {label}: none / ACL",
