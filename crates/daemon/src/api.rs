@@ -69,7 +69,8 @@ pub fn bind(path: &Path, mode: u32, gid: Option<u32>) -> io::Result<UnixListener
             format!("another steward is already listening on {}", path.display()),
         ));
     }
-    let private = dir.join(format!(".steward-bind-{}", std::process::id()));
+    // Short: a Unix socket's path has at most 107 bytes, and this one is bound at.
+    let private = dir.join(format!(".stw{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&private);
     std::fs::DirBuilder::new()
         .mode(0o700)

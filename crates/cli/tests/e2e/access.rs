@@ -191,10 +191,7 @@ fn the_socket_file_gets_its_group_and_mode_and_a_reload_changes_them_and_the_acl
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert!(
-        !names.iter().any(|n| n.starts_with(".steward-bind")),
-        "{names:?}"
-    );
+    assert!(!names.iter().any(|n| n.starts_with(".stw")), "{names:?}");
 
     // The group's member may connect; another user cannot even open the socket.
     let out = as_login(&d, oscar, &["status"]);
@@ -271,5 +268,51 @@ fn shutdown_needs_admin_and_stops_everything() {
         d.log().contains("shutdown requested by uid 0 (root)"),
         "{}",
         d.log()
+    );
+}
+
+#[test]
+fn a_reload_that_takes_read_away_ends_an_open_stream() {
+    let Some(_) = ensure_group("stw-ops") else {
+        eprintln!("skipped: creating users needs root");
+        return;
+    };
+    let alice = ensure_user("stw-alice", &[]).unwrap();
+    let control =
+        "socket_mode = \"0666\"\nacl = [\"allow authenticated read\", \"allow uid:0 admin\"]\n";
+    let d = open_daemon(control, SERVICE);
+    d.wait_instance("svc", 0, "running", |i| i.state == State::Running);
+    // alice follows the event stream, as herself.
+    use std::os::unix::process::CommandExt;
+    let mut child = Command::new(steward_bin())
+        .arg("--socket")
+        .arg(&d.socket)
+        .args(["events", "-f"])
+        .uid(alice.0)
+        .gid(alice.1)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The stream is open once the daemon journals a first event alice can see; make one.
+    d.ok(&["restart", "svc"]);
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    std::io::Read::read_exact(&mut out, &mut first).expect("alice's stream shows an event");
+    let control = "socket_mode = \"0666\"\nacl = [\"allow uid:0 admin\"]\n";
+    d.write_config_control(control, SERVICE);
+    d.ok(&["reload"]);
+    poll(
+        "alice's stream to end",
+        || child.try_wait().unwrap(),
+        || d.log(),
+    );
+    let events = d.ok(&["events", "--json"]);
+    assert!(
+        events.lines().any(|l| l.contains("\"kind\":\"access\"")
+            && l.contains("(stw-alice)")
+            && l.contains("stream ended: the ACL no longer grants it the `read` right")),
+        "{events}"
     );
 }

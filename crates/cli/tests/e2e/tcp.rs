@@ -311,3 +311,38 @@ fn https_with_a_certificate_and_a_token() {
     let _ = s.read_to_string(&mut buf);
     assert!(!buf.contains("\"svc\""), "{buf}");
 }
+
+#[test]
+fn an_open_event_stream_ends_when_its_token_is_deleted() {
+    let d = Daemon::prepare("");
+    let tokens = d.path("tokens");
+    let (viewer, viewer_line) = new_token("vera", "viewers");
+    let (_, other_line) = new_token("otto", "ops");
+    write_private(&tokens, &format!("{viewer_line}\n{other_line}\n"));
+    d.write_config_control(ACL, &config(&tokens, ""));
+    let d = d.spawn();
+    let addr = tcp_address(&d);
+    // A raw stream, so the test sees exactly when the daemon ends it.
+    let mut s = TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "GET /v1/events HTTP/1.1\r\nHost: steward\r\nAuthorization: Bearer {viewer}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200", "the stream was not opened");
+    // vera's line goes; the stream must end without anything else happening.
+    write_private(&tokens, &format!("{other_line}\n"));
+    s.set_read_timeout(Some(DEADLINE)).unwrap();
+    let mut rest = Vec::new();
+    s.read_to_end(&mut rest)
+        .expect("the stream ends before the deadline");
+    let events = d.ok(&["events", "--json"]);
+    assert!(
+        events.lines().any(|l| l.contains("\"kind\":\"access\"")
+            && l.contains("token vera from")
+            && l.contains("stream ended: its token is no longer in the tokens file")),
+        "{events}"
+    );
+}

@@ -12,6 +12,7 @@
 //! caller. Every refusal is journaled as an `access` event, with the caller.
 
 pub mod identity;
+mod revoke;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -161,12 +162,7 @@ impl Gate {
                         text: format!("anonymous from {remote}"),
                     });
                 };
-                let token = header
-                    .to_str()
-                    .ok()
-                    .and_then(|h| h.strip_prefix("Bearer "))
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
+                let token = bearer(Some(header))
                     .ok_or("the Authorization header must be `Bearer TOKEN`")?;
                 let tokens = self.access.borrow().tokens.clone();
                 let tokens = tokens.ok_or("this steward has no tokens file: no token is valid")?;
@@ -207,6 +203,16 @@ impl Gate {
     }
 }
 
+/// The token of an `Authorization: Bearer TOKEN` header.
+fn bearer(header: Option<&HeaderValue>) -> Option<&str> {
+    header?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
 /// The right a request needs, and the service it is about when that matters (control).
 pub fn required(method: &Method, path: &str) -> (Right, Option<String>) {
     let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -241,8 +247,8 @@ pub async fn authorize(
 ) -> Response {
     let (right, service) = required(req.method(), req.uri().path());
     let request = format!("{} {}", req.method(), req.uri().path());
-    let authorization = req.headers().get(AUTHORIZATION);
-    let who = match gate.identify(&transport, authorization).await {
+    let authorization = req.headers().get(AUTHORIZATION).cloned();
+    let who = match gate.identify(&transport, authorization.as_ref()).await {
         Ok(who) => who,
         Err(why) => {
             let refusal = Refusal {
@@ -265,8 +271,23 @@ pub async fn authorize(
     };
     let refusal = match decision {
         Decision::Allowed => {
-            req.extensions_mut().insert(who);
-            return next.run(req).await;
+            req.extensions_mut().insert(who.clone());
+            if !revoke::may_stream(req.uri().path()) {
+                return next.run(req).await;
+            }
+            let token = match &transport {
+                Transport::Tcp { .. } => bearer(authorization.as_ref()).map(str::to_string),
+                Transport::Unix(_) => None,
+            };
+            let grant = revoke::Grant {
+                who,
+                token,
+                right,
+                service,
+                request,
+            };
+            let response = next.run(req).await;
+            return revoke::cut_when_revoked(response, gate, grant);
         }
         _ if who.caller.uid.is_none() && who.caller.user.is_none() => Refusal {
             status: 401,
