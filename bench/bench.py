@@ -1562,8 +1562,10 @@ def w_acl(ctx, tool):
         if not wait_until(lambda: sup.count_running() == p.acl_services, 60, interval=0.05):
             sup.check_alive()
             raise TimeoutError("services not running")
-        for _ in range(p.acl_rounds):
-            for key in ("none", "acl"):
+        # ABBA order (none, acl, acl, none, ...): a drift of the machine during the run
+        # weighs on both alike.
+        for i in range(p.acl_rounds):
+            for key in (("none", "acl") if i % 2 == 0 else ("acl", "none")):
                 use(key == "acl")
                 for mode in ("keepalive", "fresh"):
                     res["runs"][key].setdefault(mode, []).append(measure(mode))
@@ -1575,6 +1577,13 @@ def w_acl(ctx, tool):
                          "none_p50_us": lat["none"], "acl_p50_us": lat["acl"],
                          "none_cpu_us": cpu["none"], "acl_cpu_us": cpu["acl"],
                          "difference_pct": round(100 * (med["none"] - med["acl"]) / med["none"], 2)}
+        # The decision alone, timed in a loop: what the ACL adds to each request.
+        exe = os.path.join(ROOT, "target", "release", "examples", "acl_cost")
+        pr = run([exe, str(p.acl_entries)], timeout=120, env=ctx.base_env)
+        if pr.returncode == 0:
+            res["decision"] = json.loads(pr.stdout)
+        else:
+            res["decision"] = {"error": pr.stderr.strip()[-300:]}
     finally:
         finish(ctx, sup, res)
     return res
@@ -2073,14 +2082,29 @@ def report(ctx, R, info, versions):
                 [f"steward CPU per request, {label}: none / ACL",
                  c(lambda r: f"{r[mode]['none_cpu_us']:.1f} / {r[mode]['acl_cpu_us']:.1f} µs"), "", ""],
             ]
+        d = a.get("decision") or {}
+        if "acl_ns" in d:
+            cpu = (a.get("keepalive") or {}).get("none_cpu_us")
+            share = f" = {100 * (d['acl_ns'] - d['default_ns']) / 1000 / cpu:.2f} % of steward's CPU per request" if cpu else ""
+            rows += [["one ACL decision (`Policy::check`, root): default / "
+                      f"{p.acl_entries}-entry ACL", f"{d['default_ns']:.0f} / {d['acl_ns']:.0f} ns",
+                      "", ""],
+                     ["what the longer ACL adds to a request",
+                      f"{(d['acl_ns'] - d['default_ns']):.0f} ns{share}", "< 5 %",
+                      verdict(bool(cpu) and (d['acl_ns'] - d['default_ns']) / 1000 / cpu < 0.05)]]
         table(f"11. Cost of the ACL check: status requests per second", [], rows,
               f"`GET /v1/services` ({p.acl_services} services) over the Unix socket, one request at a time, "
               f"by `bench/reqrate.c` for {p.acl_s} s per measurement, as root; medians of {p.acl_rounds} rounds. "
               "Each round measures steward without `[control] acl` (the default: root and steward's user are "
               f"admins), then, after a reload, with a {p.acl_entries}-entry ACL whose first "
               f"{p.acl_entries - 1} entries match nobody (users, groups, uids and gids, so every kind of "
-              "principal is compared and the caller's groups must be known) and whose last lets root in. "
-              "steward only: supervisord and PM2 have no ACL to compare.", columns=["steward"])
+              "principal is compared and the caller's groups must be known) and whose last lets root in; "
+              "the rounds alternate which goes first (ABBA), so a drift of the machine weighs on both. "
+              "Requests per second on this shared machine vary by ±15 % from one measurement to the next, "
+              "more than the ACL could cost, so the decision itself is also timed in a loop "
+              "(`crates/core/examples/acl_cost.rs`, median of 15 batches of 200,000) and set against "
+              "steward's CPU per request. steward only: supervisord and PM2 have no ACL to compare.",
+              columns=["steward"])
 
     # Extras: stop time, leftovers, notes
     rows = []

@@ -81,7 +81,7 @@ main() {
     # --- steward ----------------------------------------------------------------------------
     if want steward && [[ $SKIP_BUILD == 0 ]]; then
         say "cargo build --release -p steward"
-        (cd "$ROOT" && cargo build --release -p steward) >&2
+        (cd "$ROOT" && cargo build --release -p steward && cargo build --release -p steward-core --example acl_cost) >&2
     fi
 
     # --- limits: 10,000 services need file descriptors and processes --------------------------
