@@ -313,10 +313,6 @@ fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     if old.control.socket != new.control.socket {
         out.push("[control] socket");
     }
-    let http = |c: &Config| c.http.as_ref().map(|h| h.listen);
-    if http(old) != http(new) {
-        out.push("[http] listen");
-    }
     if old.supervisor.state_dir != new.supervisor.state_dir {
         out.push("[supervisor] state_dir");
     }

@@ -100,18 +100,12 @@ pub fn set_owner_and_mode(path: &Path, mode: u32, gid: Option<u32>) -> io::Resul
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
 }
 
-/// The API over TCP, when `[http]` asks for it: its listener, and TLS if configured.
-pub struct Tcp {
-    pub listener: tokio::net::TcpListener,
-    pub tls: Option<Arc<crate::tls::Tls>>,
-}
-
 /// Serves the API on `listener` (and `tcp`) until the loop's channel closes. `access` is
 /// the policy of the moment; when a reload changes the socket's group or mode, they are
 /// applied to the socket file at once.
 pub async fn serve(
     listener: UnixListener,
-    tcp: Option<Tcp>,
+    tcp: Option<crate::http::Front>,
     loop_tx: mpsc::Sender<Request>,
     reload_tx: Option<mpsc::Sender<Trigger>>,
     feed: Feed,
@@ -125,27 +119,12 @@ pub async fn serve(
         sampler: Arc::new(Sampler::default()),
     };
     tokio::spawn(follow_socket_settings(access.clone(), socket.clone()));
-    let gate = Arc::new(Gate::new(access, loop_tx));
+    let gate = Arc::new(Gate::new(access.clone(), loop_tx));
     let app = router(ctx).layer(middleware::from_fn_with_state(gate, crate::auth::authorize));
-    let _tcp = tcp.map(|t| {
-        AbortOnDrop(tokio::spawn(crate::http::serve(
-            t.listener,
-            app.clone(),
-            t.tls,
-        )))
-    });
+    tokio::spawn(crate::http::follow(tcp, access, app.clone()));
     let service = app.into_make_service_with_connect_info::<Transport>();
     if let Err(e) = axum::serve(listener, service).await {
         warn!("API server on {} stopped: {e}", socket.display());
-    }
-}
-
-/// A task that ends with its owner.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -83,14 +83,12 @@ pub async fn run(opts: Options) -> std::io::Result<i32> {
     let access = auth::Access::load(&opts.config).map_err(std::io::Error::other)?;
     let listener = api::bind(&opts.socket, access.socket_mode, access.socket_gid)?;
     let (access_tx, access_rx) = tokio::sync::watch::channel(std::sync::Arc::new(access));
-    let (tcp, _tls_watcher) = match &opts.config.http {
-        Some(spec) => {
-            let (tcp, watcher) = http_front(spec)?;
-            tokio::spawn(http::follow_tokens(access_tx.clone()));
-            (Some(tcp), watcher)
-        }
-        None => (None, None),
+    // At start, a listener that cannot be made stops steward; after a reload, it is said.
+    let tcp = match &opts.config.http {
+        Some(spec) => Some(http::Front::open(spec, None)?),
+        None => None,
     };
+    tokio::spawn(http::follow_tokens(access_tx.clone()));
     info!("API listening on {}", opts.socket.display());
     let clock = clock::Clock::start();
     let (tx, rx) = mpsc::channel(256);
@@ -162,39 +160,4 @@ pub async fn run(opts: Options) -> std::io::Result<i32> {
     server.abort();
     let _ = std::fs::remove_file(&socket);
     code
-}
-
-/// Binds `[http] listen` and loads its TLS certificate, watched for renewals.
-fn http_front(
-    spec: &steward_core::config::HttpSpec,
-) -> std::io::Result<(api::Tcp, Option<::notify::RecommendedWatcher>)> {
-    let listener = std::net::TcpListener::bind(spec.listen).map_err(|e| {
-        std::io::Error::new(
-            e.kind(),
-            format!("cannot listen on {} ([http] listen): {e}", spec.listen),
-        )
-    })?;
-    listener.set_nonblocking(true)?;
-    let listener = tokio::net::TcpListener::from_std(listener)?;
-    let (tls, watcher) = match &spec.tls {
-        Some(files) => {
-            let tls = tls::Tls::load(tls::TlsFiles {
-                cert: files.cert.clone(),
-                key: files.key.clone(),
-            })
-            .map(std::sync::Arc::new)
-            .map_err(std::io::Error::other)?;
-            let watcher = tls::watch(tls.clone(), |result| match result {
-                Ok(()) => info!("TLS certificate read again"),
-                Err(e) => tracing::warn!("TLS certificate not replaced: {e}"),
-            })
-            .map_err(|e| tracing::warn!("cannot watch the TLS certificate for renewals: {e}"))
-            .ok();
-            (Some(tls), watcher)
-        }
-        None => (None, None),
-    };
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    info!("API listening on {scheme}://{}", listener.local_addr()?);
-    Ok((api::Tcp { listener, tls }, watcher))
 }

@@ -346,3 +346,60 @@ fn an_open_event_stream_ends_when_its_token_is_deleted() {
         "{events}"
     );
 }
+
+#[test]
+fn a_reload_adds_moves_and_removes_the_tcp_listener() {
+    let d = Daemon::prepare("");
+    let acl = r#"acl = ["allow anonymous read", "allow uid:0 admin"]"#;
+    d.write_config_control(acl, SERVICE);
+    let d = d.spawn();
+    d.wait_instance("svc", 0, "running", |i| i.state == State::Running);
+    let pid = d.instance("svc", 0).pid;
+    assert!(!d.log().contains("API listening on http"));
+
+    // Added: served at once.
+    d.write_config_control(acl, &format!("[http]\nlisten = \"127.0.0.1:0\"\n{SERVICE}"));
+    let report = d.ok(&["reload"]);
+    assert!(!report.contains("when steward restarts"), "{report}");
+    let first = tcp_address(&d);
+    assert_eq!(request(&first, "GET", "/v1/services", None).0, 200);
+
+    // TLS added on the same address: the same port, now https.
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    std::fs::write(d.path("cert.pem"), cert.cert.pem()).unwrap();
+    write_private(&d.path("key.pem"), &cert.signing_key.serialize_pem());
+    let port: u16 = first.rsplit(':').next().unwrap().parse().unwrap();
+    let http = format!(
+        "[http]\nlisten = \"127.0.0.1:{port}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"\n",
+        d.path("cert.pem").display(),
+        d.path("key.pem").display()
+    );
+    d.write_config_control(acl, &format!("{http}{SERVICE}"));
+    d.ok(&["reload"]);
+    let url = format!("https://127.0.0.1:{port}");
+    let ca = d.path("cert.pem");
+    let out = poll(
+        "https on the same port",
+        || {
+            let out = cli_url(&url, &["--ca-file", ca.to_str().unwrap(), "status"], &[]);
+            out.status.success().then_some(out)
+        },
+        || d.log(),
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("svc"));
+
+    // Removed: nobody listens there any more.
+    d.write_config_control(acl, SERVICE);
+    d.ok(&["reload"]);
+    poll(
+        "the listener gone",
+        || {
+            TcpStream::connect(format!("127.0.0.1:{port}"))
+                .is_err()
+                .then_some(())
+        },
+        || d.log(),
+    );
+    // None of it touched the service.
+    assert_eq!(d.instance("svc", 0).pid, pid);
+}

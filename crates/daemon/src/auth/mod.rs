@@ -25,7 +25,7 @@ use axum::http::{HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use steward_core::acl::{Caller, Decision, Policy, Right};
-use steward_core::config::Config;
+use steward_core::config::{Config, HttpSpec};
 use steward_proto::EventBody;
 use tokio::sync::{mpsc, watch};
 use tracing::warn;
@@ -44,6 +44,8 @@ pub struct Access {
     /// `[http] tokens_file` and the tokens read from it (read again when it changes).
     pub tokens_file: Option<PathBuf>,
     pub tokens: Option<Arc<Tokens>>,
+    /// `[http]`, which the TCP listener follows.
+    pub http: Option<HttpSpec>,
 }
 
 impl Access {
@@ -71,6 +73,7 @@ impl Access {
             socket_mode: config.control.socket_mode,
             tokens_file,
             tokens,
+            http: config.http.clone(),
         })
     }
 }
