@@ -7,6 +7,7 @@
 //! tested without processes and without sleeping.
 
 pub mod acl;
+pub mod balance;
 pub mod config;
 pub mod deps;
 pub mod diagnostic;
