@@ -434,6 +434,15 @@ fn config_path(cli: &Cli) -> Option<PathBuf> {
 /// `from_config` is the daemon's checked value; clients read the file leniently (`None`
 /// here), because a broken config must not stop them talking to a daemon that still runs
 /// the previous one.
+/// Whether `e` is a write to a closed pipe (`steward logs | head`): the reader is done,
+/// which is no failure.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 /// Where the API is: `--url` (or `STEWARD_URL`) over TCP with its token, else the socket.
 fn target(cli: &Cli) -> Result<client::Target> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::config::Config;
+use crate::words::{comma_parts, words};
 
 /// One right, as a bit of a [`Rights`] set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -185,6 +186,11 @@ impl Caller {
         self.uid.is_some() || self.user.is_some()
     }
 
+    /// Without an identity: a TCP caller that presented no token.
+    pub fn is_anonymous(&self) -> bool {
+        !self.authenticated()
+    }
+
     fn is(&self, p: &Principal) -> bool {
         match p {
             Principal::Everyone => true,
@@ -305,7 +311,7 @@ pub struct AclError {
 /// Parses one entry: `allow|deny PRINCIPAL RIGHT[,RIGHT...]`. Rights may be separated by
 /// commas and/or spaces.
 pub fn parse_entry(text: &str) -> Result<Entry, AclError> {
-    let words = words(text);
+    let words = words(text, char::is_whitespace);
     let err = |w: (usize, &str), message: String, help: Option<String>| AclError {
         message,
         start: w.0,
@@ -341,7 +347,8 @@ pub fn parse_entry(text: &str) -> Result<Entry, AclError> {
     let principal = parse_principal(who.1).map_err(|(m, h)| err(who, m, h))?;
     let rest: Vec<(usize, &str)> = words[2..]
         .iter()
-        .flat_map(|&(at, w)| split_commas(at, w))
+        .flat_map(|&(at, w)| comma_parts(at, w))
+        .filter(|(_, part)| !part.is_empty())
         .collect();
     if rest.is_empty() {
         return Err(err(
@@ -406,36 +413,6 @@ fn parse_principal(word: &str) -> Result<Principal, (String, Option<String>)> {
         "gid" => number("gid").map(Principal::Gid),
         _ => bad(format!("unknown principal kind `{prefix}:`")),
     }
-}
-
-/// Words split by whitespace, with their byte offsets.
-fn words(text: &str) -> Vec<(usize, &str)> {
-    let mut out = Vec::new();
-    let mut start = None;
-    for (i, c) in text.char_indices() {
-        match (c.is_whitespace(), start) {
-            (true, Some(s)) => {
-                out.push((s, &text[s..i]));
-                start = None;
-            }
-            (false, None) => start = Some(i),
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        out.push((s, &text[s..]));
-    }
-    out
-}
-
-/// The non-empty parts of `word` between commas, with their offsets.
-fn split_commas(at: usize, word: &str) -> impl Iterator<Item = (usize, &str)> {
-    let mut offset = at;
-    word.split(',').filter_map(move |part| {
-        let here = offset;
-        offset += part.len() + 1;
-        (!part.is_empty()).then_some((here, part))
-    })
 }
 
 #[cfg(test)]

@@ -22,13 +22,22 @@ fn matches(pattern: &str, name: &[u8]) -> bool {
     }
 }
 
-/// Why `pattern` cannot be a `pass_env` entry, if it cannot.
+/// Why `pattern` cannot be a `pass_env` entry, if it cannot. `*` alone passes everything.
 pub fn bad_pattern(pattern: &str) -> Option<&'static str> {
     let name = pattern.strip_suffix('*').unwrap_or(pattern);
-    if pattern.is_empty() {
-        Some("an environment variable name cannot be empty")
-    } else if name.contains('*') {
+    if name.contains('*') {
         Some("`*` may only end a name, to match every variable that starts with what is before it")
+    } else if pattern == "*" {
+        None
+    } else {
+        bad_name(name)
+    }
+}
+
+/// Why `name` cannot be an environment variable name, if it cannot.
+pub fn bad_name(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("an environment variable name cannot be empty")
     } else if name.contains('=') {
         Some("an environment variable name cannot contain `=`")
     } else if name.contains('\0') {

@@ -21,3 +21,4 @@ pub mod signal;
 pub mod size;
 pub mod tasks;
 pub mod time;
+pub mod words;

@@ -9,6 +9,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ use tower::ServiceExt;
 use tracing::{debug, error, info, warn};
 
 use crate::auth::{Access, Transport};
-use crate::tls::{Tls, TlsFiles};
+use crate::tls::Tls;
 use crate::tokens::Tokens;
 
 /// How long a TLS handshake, or a request's headers, may take.
@@ -76,12 +77,9 @@ impl Front {
         };
         let (tls, watcher) = match &spec.tls {
             Some(files) => {
-                let tls = Tls::load(TlsFiles {
-                    cert: files.cert.clone(),
-                    key: files.key.clone(),
-                })
-                .map(Arc::new)
-                .map_err(io::Error::other)?;
+                let tls = Tls::load(files.clone())
+                    .map(Arc::new)
+                    .map_err(io::Error::other)?;
                 let watcher = crate::tls::watch(tls.clone(), |result| match result {
                     Ok(()) => info!("TLS certificate read again"),
                     Err(e) => warn!("TLS certificate not replaced: {e}"),
@@ -215,7 +213,10 @@ pub async fn follow_tokens(access: watch::Sender<Arc<Access>>) {
     let (tick_tx, mut ticks) = tokio::sync::mpsc::unbounded_channel();
     let mut watching: Option<(std::path::PathBuf, notify::RecommendedWatcher)> = None;
     loop {
-        let path = changes.borrow_and_update().tokens_file.clone();
+        let path = changes
+            .borrow_and_update()
+            .tokens_file()
+            .map(Path::to_path_buf);
         if watching.as_ref().map(|(p, _)| p) != path.as_ref() {
             watching = path.and_then(|p| {
                 let tick = tick_tx.clone();

@@ -15,7 +15,7 @@
 //! TLS 1.2 and 1.3, and ALPN `http/1.1` only: the API speaks HTTP/1.1.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use rustls::crypto::CryptoProvider;
@@ -24,23 +24,16 @@ use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::{self, PemObject};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use steward_core::config::TlsSpec;
 use tokio_rustls::TlsAcceptor;
 use tracing::warn;
 
 /// The one application protocol offered and accepted.
 pub const ALPN_HTTP1: &[u8] = b"http/1.1";
 
-/// Where steward's certificate and private key are: PEM files, the certificate file
-/// holding the server's certificate first and then any intermediates.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TlsFiles {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-}
-
 /// The server side of TLS, with a certificate that can be replaced while it serves.
 pub struct Tls {
-    files: TlsFiles,
+    files: TlsSpec,
     provider: Arc<CryptoProvider>,
     resolver: Arc<Resolver>,
     acceptor: TlsAcceptor,
@@ -56,7 +49,7 @@ impl Tls {
     /// Reads the certificate and the key. The error names the file and what is wrong with
     /// it: unreadable, no certificate, no private key, or a key that is not the
     /// certificate's.
-    pub fn load(files: TlsFiles) -> Result<Tls, String> {
+    pub fn load(files: TlsSpec) -> Result<Tls, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let key = read_certified_key(&files, &provider)?;
         let resolver = Arc::new(Resolver(RwLock::new(Arc::new(key))));
@@ -94,7 +87,7 @@ impl Tls {
     }
 
     /// The files this reads.
-    pub fn files(&self) -> &TlsFiles {
+    pub fn files(&self) -> &TlsSpec {
         &self.files
     }
 
@@ -123,7 +116,7 @@ impl ResolvesServerCert for Resolver {
     }
 }
 
-fn read_certified_key(files: &TlsFiles, provider: &CryptoProvider) -> Result<CertifiedKey, String> {
+fn read_certified_key(files: &TlsSpec, provider: &CryptoProvider) -> Result<CertifiedKey, String> {
     let certs = read_certificates(&files.cert)?;
     let key_pem = read(&files.key, "private key")?;
     let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {

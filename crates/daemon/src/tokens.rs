@@ -37,6 +37,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use steward_core::diagnostic::{Diagnostic, Diagnostics};
+use steward_core::words::{comma_parts, words};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
 /// The prefix of a token's text.
@@ -187,7 +188,7 @@ impl Tokens {
             let line_no = n + 1;
             let line_start = at;
             at += raw.len() + 1;
-            let mut words = words(raw)
+            let mut words = words(raw, |c| matches!(c, ' ' | '\t' | '\r'))
                 .into_iter()
                 .map(|(o, w)| (line_start + o, w))
                 .take_while(|(_, w)| !w.starts_with('#'))
@@ -258,7 +259,7 @@ impl Tokens {
             }
             let mut group_list = Vec::new();
             if groups.1 != "-" {
-                for (o, g) in split_commas(groups.0, groups.1) {
+                for (o, g) in comma_parts(groups.0, groups.1) {
                     match group_problem(g, &group_list) {
                         Err((message, help)) => report((o, g), message, help),
                         Ok(()) => group_list.push(g),
@@ -473,37 +474,6 @@ fn base64url(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-/// Words split by spaces and tabs, with their byte offsets in `line`.
-fn words(line: &str) -> Vec<(usize, &str)> {
-    let mut out = Vec::new();
-    let mut start = None;
-    for (i, b) in line.bytes().enumerate() {
-        let space = matches!(b, b' ' | b'\t' | b'\r');
-        match (space, start) {
-            (true, Some(s)) => {
-                out.push((s, &line[s..i]));
-                start = None;
-            }
-            (false, None) => start = Some(i),
-            _ => {}
-        }
-    }
-    if let Some(s) = start {
-        out.push((s, &line[s..]));
-    }
-    out
-}
-
-/// The parts of `word` between commas (empty ones too), with their offsets.
-fn split_commas(at: usize, word: &str) -> impl Iterator<Item = (usize, &str)> {
-    let mut offset = at;
-    word.split(',').map(move |part| {
-        let here = offset;
-        offset += part.len() + 1;
-        (here, part)
-    })
 }
 
 #[cfg(test)]

@@ -162,7 +162,7 @@ impl Host for Machine {
     }
 
     fn tls_key(&self, cert: &Path, key: &Path) -> Result<(), Problem> {
-        let files = crate::tls::TlsFiles {
+        let files = steward_core::config::TlsSpec {
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),
         };

@@ -101,7 +101,8 @@ pub struct HttpSpec {
     pub tls: Option<TlsSpec>,
 }
 
-/// A certificate chain and its private key, PEM files read again when they change.
+/// A certificate chain (the server's certificate first, then any intermediates) and its
+/// private key: PEM files, read again when they change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TlsSpec {
     pub cert: PathBuf,

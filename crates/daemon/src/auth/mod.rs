@@ -15,7 +15,7 @@ pub mod identity;
 mod revoke;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use axum::extract::connect_info::ConnectInfo;
@@ -41,8 +41,7 @@ pub struct Access {
     /// `[control] socket_group`, resolved.
     pub socket_gid: Option<u32>,
     pub socket_mode: u32,
-    /// `[http] tokens_file` and the tokens read from it (read again when it changes).
-    pub tokens_file: Option<PathBuf>,
+    /// What `[http] tokens_file` holds (read again when the file changes).
     pub tokens: Option<Arc<Tokens>>,
     /// `[http]`, which the TCP listener follows.
     pub http: Option<HttpSpec>,
@@ -53,28 +52,26 @@ impl Access {
     /// service may be remote).
     pub fn load(config: &Config) -> Result<Access, String> {
         let socket_gid = match &config.control.socket_group {
-            Some(name) => Some(
-                nix::unistd::Group::from_name(name)
-                    .map_err(|e| format!("cannot look up group {name}: {e}"))?
-                    .ok_or_else(|| format!("socket_group {name} does not exist"))?
-                    .gid
-                    .as_raw(),
-            ),
+            Some(name) => Some(crate::process::lookup_group(name)?.as_raw()),
             None => None,
         };
-        let tokens_file = config.http.as_ref().and_then(|h| h.tokens_file.clone());
-        let tokens = match &tokens_file {
-            Some(path) => Some(Arc::new(Tokens::load(path).map_err(|e| e.to_string())?)),
-            None => None,
-        };
-        Ok(Access {
+        let access = Access {
             policy: Policy::new(config, nix::unistd::geteuid().as_raw()),
             socket_gid,
             socket_mode: config.control.socket_mode,
-            tokens_file,
-            tokens,
+            tokens: None,
             http: config.http.clone(),
-        })
+        };
+        let tokens = match access.tokens_file() {
+            Some(path) => Some(Arc::new(Tokens::load(path).map_err(|e| e.to_string())?)),
+            None => None,
+        };
+        Ok(Access { tokens, ..access })
+    }
+
+    /// `[http] tokens_file`.
+    pub fn tokens_file(&self) -> Option<&Path> {
+        self.http.as_ref()?.tokens_file.as_deref()
     }
 }
 
@@ -249,7 +246,8 @@ pub async fn authorize(
     next: Next,
 ) -> Response {
     let (right, service) = required(req.method(), req.uri().path());
-    let request = format!("{} {}", req.method(), req.uri().path());
+    // Made only for what is journaled: most requests are allowed and not streams.
+    let request = |req: &HttpRequest| format!("{} {}", req.method(), req.uri().path());
     let authorization = req.headers().get(AUTHORIZATION).cloned();
     let who = match gate.identify(&transport, authorization.as_ref()).await {
         Ok(who) => who,
@@ -264,7 +262,7 @@ pub async fn authorize(
                 Transport::Tcp { remote } => format!("a caller from {remote}"),
                 Transport::Unix(_) => "an unidentified caller".to_string(),
             };
-            gate.journal(&caller, request, right, &refusal).await;
+            gate.journal(&caller, request(&req), right, &refusal).await;
             return answer(refusal);
         }
     };
@@ -287,12 +285,12 @@ pub async fn authorize(
                 token,
                 right,
                 service,
-                request,
+                request: request(&req),
             };
             let response = next.run(req).await;
             return revoke::cut_when_revoked(response, gate, grant);
         }
-        _ if who.caller.uid.is_none() && who.caller.user.is_none() => Refusal {
+        _ if who.caller.is_anonymous() => Refusal {
             status: 401,
             reason: format!("anonymous callers lack the `{}` right", right.as_str()),
             answer: format!(
@@ -319,7 +317,8 @@ pub async fn authorize(
             }
         }
     };
-    gate.journal(&who.text, request, right, &refusal).await;
+    gate.journal(&who.text, request(&req), right, &refusal)
+        .await;
     answer(refusal)
 }
 

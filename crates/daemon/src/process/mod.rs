@@ -218,7 +218,7 @@ fn resolve_identity(spec: &ProcessSpec) -> Result<Option<Identity>, String> {
     }))
 }
 
-fn lookup_group(name: &str) -> Result<Gid, String> {
+pub(crate) fn lookup_group(name: &str) -> Result<Gid, String> {
     Ok(find_group(name)?
         .ok_or_else(|| format!("group {name} does not exist"))?
         .gid)

@@ -33,13 +33,13 @@ fn make(common_name: &str) -> Made {
 
 struct Dir {
     dir: tempfile::TempDir,
-    files: TlsFiles,
+    files: TlsSpec,
 }
 
 impl Dir {
     fn new() -> Dir {
         let dir = tempfile::tempdir().unwrap();
-        let files = TlsFiles {
+        let files = TlsSpec {
             cert: dir.path().join("cert.pem"),
             key: dir.path().join("key.pem"),
         };
@@ -200,7 +200,7 @@ fn load_names_the_file_and_what_it_lacks() {
     // One file holding both works.
     let both = d.dir.path().join("both.pem");
     std::fs::write(&both, format!("{}{}", one.cert_pem, one.key_pem)).unwrap();
-    let tls = Tls::load(TlsFiles {
+    let tls = Tls::load(TlsSpec {
         cert: both.clone(),
         key: both,
     })

@@ -46,20 +46,10 @@ impl Checker<'_> {
 
     /// An octal string of permission bits that lets the owner read and write.
     fn socket_mode(&mut self, v: &Value<'_>) -> Option<u32> {
-        let s = self.string(v, "socket_mode")?;
+        let mode = self.octal(v, "socket_mode", "0660", "\"0600\" or \"0660\"")?;
+        let source = self.source;
+        let s = &source[v.span()];
         let help = Some("write the mode in octal as a string, e.g. \"0660\"".to_string());
-        let digits = s.strip_prefix("0o").unwrap_or(s);
-        let mode = (!digits.is_empty() && digits.len() <= 4)
-            .then(|| u32::from_str_radix(digits, 8).ok())
-            .flatten();
-        let Some(mode) = mode else {
-            self.error(
-                v.span(),
-                format!("`socket_mode` must be an octal mode such as \"0660\", not {s:?}"),
-                help,
-            );
-            return None;
-        };
         if mode > 0o777 {
             let msg = format!(
                 "`socket_mode` {s} has bits beyond the permissions (setuid, setgid, sticky)"

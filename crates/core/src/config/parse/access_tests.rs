@@ -88,8 +88,8 @@ acl = ["permit everyone read", "allow uid:x read", 7]
 #[test]
 fn bad_socket_modes() {
     let cases = [
-        ("\"rw\"", "must be an octal mode"),
-        ("\"0660x\"", "must be an octal mode"),
+        ("\"rw\"", "must be 3 or 4 octal digits"),
+        ("\"0660x\"", "must be 3 or 4 octal digits"),
         ("\"4660\"", "beyond the permissions"),
         ("\"0060\"", "does not let steward's own user"),
         ("\"0770\"", "execute bits"),

@@ -235,19 +235,6 @@ const NAME_HELP: &str = "a service name is 1 to 64 ASCII letters, digits, `_`, `
 const TASK_NAME_HELP: &str = "a task name is 1 to 64 ASCII letters, digits, `_`, `.` or `-`, \
      starting with a letter or digit";
 
-/// Why `name` cannot be an environment variable name, if it cannot.
-fn bad_env_name(name: &str) -> Option<&'static str> {
-    if name.is_empty() {
-        Some("an environment variable name cannot be empty")
-    } else if name.contains('=') {
-        Some("an environment variable name cannot contain `=`")
-    } else if name.contains('\0') {
-        Some("an environment variable name cannot contain a NUL character")
-    } else {
-        None
-    }
-}
-
 /// A TOML integer as an `i128` (TOML integers are 64-bit, so this never overflows for
 /// anything the parser accepts; anything else saturates).
 fn integer_value(v: &DeValue<'_>) -> Option<i128> {
@@ -688,7 +675,7 @@ impl Checker<'_> {
                 continue;
             }
             let k = key.get_ref().as_ref();
-            if let Some(why) = bad_env_name(k) {
+            if let Some(why) = crate::env::bad_name(k) {
                 self.error(key.span(), why, None);
                 ok = false;
             }

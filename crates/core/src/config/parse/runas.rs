@@ -5,13 +5,34 @@ use super::*;
 use crate::env::bad_pattern;
 use crate::rlimit::{Bound, Limit, Resource};
 
-const UMASK_HELP: &str = "write it as a string of octal digits, e.g. `umask = \"0027\"`";
 const PASS_ENV_EXAMPLE: &str = "e.g. `pass_env = [\"PATH\", \"LANG\", \"LC_*\"]`";
 const LIMITS_EXAMPLE: &str = "e.g. `limits = { nofile = 4096, core = 0 }`";
 
 impl Checker<'_> {
     /// `umask`: a string of 3 or 4 octal digits, up to `"0777"`.
     pub(super) fn umask(&mut self, v: &Value<'_>) -> Option<u32> {
+        let mask = self.octal(v, "umask", "0027", "\"0022\" or \"0027\"")?;
+        if mask > 0o777 {
+            let source = self.source;
+            let s = &source[v.span()];
+            let message =
+                format!("`umask` masks only permission bits, \"0000\" to \"0777\", found {s}");
+            self.error(v.span(), message, None);
+            return None;
+        }
+        Some(mask)
+    }
+
+    /// A file mode or mask written as a string of 3 or 4 octal digits (`umask`,
+    /// `socket_mode`); `example` is a good value, `examples` the help's.
+    pub(super) fn octal(
+        &mut self,
+        v: &Value<'_>,
+        name: &str,
+        example: &str,
+        examples: &str,
+    ) -> Option<u32> {
+        let expected = "a string of 3 or 4 octal digits";
         let s = match v.get_ref() {
             DeValue::String(s) => s,
             DeValue::Integer(_) => {
@@ -22,36 +43,31 @@ impl Checker<'_> {
                     && digits.len() <= 4
                     && digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
                 {
-                    format!("quote it: `umask = \"{digits:0>4}\"`")
+                    format!("quote it: `{name} = \"{digits:0>4}\"`")
                 } else {
-                    UMASK_HELP.to_string()
+                    format!("write it as a string of octal digits, e.g. `{name} = \"{example}\"`")
                 };
-                self.mismatch(v, "umask", "a string of 3 or 4 octal digits", Some(help));
+                self.mismatch(v, name, expected, Some(help));
                 return None;
             }
             _ => {
-                let expected = "a string of 3 or 4 octal digits";
-                self.mismatch(v, "umask", expected, Some(UMASK_HELP.into()));
+                let help =
+                    format!("write it as a string of octal digits, e.g. `{name} = \"{example}\"`");
+                self.mismatch(v, name, expected, Some(help));
                 return None;
             }
         };
         let octal = s.bytes().all(|b| (b'0'..=b'7').contains(&b));
         if !octal || !(3..=4).contains(&s.len()) {
-            let message = format!("`umask` must be 3 or 4 octal digits, found {}", toml_str(s));
-            let help = "e.g. \"0022\" or \"0027\": each digit is 0 to 7".to_string();
+            let message = format!(
+                "`{name}` must be 3 or 4 octal digits, found {}",
+                toml_str(s)
+            );
+            let help = format!("e.g. {examples}: each digit is 0 to 7");
             self.error(v.span(), message, Some(help));
             return None;
         }
-        let mask = u32::from_str_radix(s, 8).ok()?;
-        if mask > 0o777 {
-            let message = format!(
-                "`umask` masks only permission bits, \"0000\" to \"0777\", found {}",
-                toml_str(s)
-            );
-            self.error(v.span(), message, None);
-            return None;
-        }
-        Some(mask)
+        u32::from_str_radix(s, 8).ok()
     }
 
     /// `pass_env`: variable names, each perhaps ending in `*`.
