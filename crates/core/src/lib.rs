@@ -21,4 +21,5 @@ pub mod signal;
 pub mod size;
 pub mod tasks;
 pub mod time;
+pub mod tokens;
 pub mod words;

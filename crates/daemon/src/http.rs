@@ -25,7 +25,6 @@ use tracing::{debug, error, info, warn};
 
 use crate::auth::{Access, Transport};
 use crate::tls::Tls;
-use crate::tokens::Tokens;
 
 /// How long a TLS handshake, or a request's headers, may take.
 pub const HANDSHAKE: Duration = Duration::from_secs(10);
@@ -241,7 +240,7 @@ pub async fn follow_tokens(access: watch::Sender<Arc<Access>>) {
                 let path = path.clone();
                 let read = tokio::task::spawn_blocking({
                     let path = path.clone();
-                    move || Tokens::load(&path)
+                    move || crate::tokens::load(&path)
                 })
                 .await;
                 match read {

@@ -144,8 +144,8 @@ impl Host for Machine {
     }
 
     fn tokens_file(&self, path: &Path) -> Result<(), Problem> {
-        use crate::tokens::{Tokens, TokensError};
-        match Tokens::load(path) {
+        use crate::tokens::TokensError;
+        match crate::tokens::load(path) {
             Ok(_) => Ok(()),
             // Its own lines' problems, each at its own line and column.
             Err(TokensError::Invalid(diags)) => Err(Problem::new(format!(

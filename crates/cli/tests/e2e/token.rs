@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use steward_daemon::tokens::Tokens;
+use steward_daemon::tokens;
 
 use crate::harness::steward;
 
@@ -39,7 +39,7 @@ fn token_new_prints_a_token_and_its_line_for_the_tokens_file() {
     std::fs::write(&file, &lines).unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
 
-    let loaded = Tokens::load(&file).unwrap();
+    let loaded = tokens::load(&file).unwrap();
     assert_eq!(loaded.len(), 3, "{lines}");
     let alice = loaded.identify(&tokens[0]).unwrap();
     assert_eq!(
@@ -60,7 +60,7 @@ fn token_new_json_and_refusals() {
     let token = v["token"].as_str().unwrap();
     let line = v["line"].as_str().unwrap();
     assert!(line.starts_with("web ops sha256:"), "{line}");
-    let parsed = Tokens::parse(line, std::path::Path::new("tokens")).unwrap();
+    let parsed = tokens::Tokens::parse(line, "tokens").unwrap();
     assert_eq!(parsed.identify(token).unwrap().name, "web");
     assert!(out.stderr.is_empty(), "{}", text(&out.stderr));
 

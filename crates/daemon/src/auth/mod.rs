@@ -63,7 +63,9 @@ impl Access {
             http: config.http.clone(),
         };
         let tokens = match access.tokens_file() {
-            Some(path) => Some(Arc::new(Tokens::load(path).map_err(|e| e.to_string())?)),
+            Some(path) => Some(Arc::new(
+                crate::tokens::load(path).map_err(|e| e.to_string())?,
+            )),
             None => None,
         };
         Ok(Access { tokens, ..access })
