@@ -58,6 +58,7 @@ fn main() {
         user: Some("root".into()),
         gids: vec![0],
         groups: vec!["root".into()],
+        address: None,
     };
     let default = Policy {
         control: Acl::default_for(0),

@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::net::IpAddr;
 
 use crate::config::Config;
 use crate::words::{comma_parts, words};
@@ -106,6 +107,78 @@ pub enum Principal {
     /// A caller without one (no token on TCP).
     Anonymous,
     Everyone,
+    /// A TCP caller whose address is in this network (`address:10.0.0.0/8`).
+    Address(Cidr),
+}
+
+/// An IP network: `10.0.0.0/8`, `::1/128`; a bare address is a /32 (or /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cidr {
+    pub network: IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(text: &str) -> Result<Cidr, String> {
+        let (ip, prefix) = match text.split_once('/') {
+            Some((ip, p)) => (ip, Some(p)),
+            None => (text, None),
+        };
+        let network: IpAddr = ip
+            .parse()
+            .map_err(|_| format!("`{ip}` is not an IP address"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => match p.parse::<u8>() {
+                Ok(n) if n <= max => n,
+                _ => return Err(format!("`/{p}` is not a prefix length from 0 to {max}")),
+            },
+        };
+        let cidr = Cidr { network, prefix };
+        if cidr.masked(network) != network {
+            return Err(format!(
+                "`{text}` has bits set past its prefix; the network is {}/{prefix}",
+                cidr.masked(network)
+            ));
+        }
+        Ok(cidr)
+    }
+
+    fn masked(&self, ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V4(a) => {
+                let bits = u32::from(a);
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V4((bits & mask).into())
+            }
+            IpAddr::V6(a) => {
+                let bits = u128::from(a);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                IpAddr::V6((bits & mask).into())
+            }
+        }
+    }
+
+    /// Whether `ip` is in the network; an IPv4 address seen as `::ffff:a.b.c.d` counts
+    /// as the IPv4 address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        ip.is_ipv4() == self.network.is_ipv4() && self.masked(ip) == self.network
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
 }
 
 impl fmt::Display for Principal {
@@ -118,6 +191,7 @@ impl fmt::Display for Principal {
             Principal::Authenticated => f.write_str("authenticated"),
             Principal::Anonymous => f.write_str("anonymous"),
             Principal::Everyone => f.write_str("everyone"),
+            Principal::Address(c) => write!(f, "address:{c}"),
         }
     }
 }
@@ -175,6 +249,8 @@ pub struct Caller {
     /// Primary and supplementary groups.
     pub gids: Vec<u32>,
     pub groups: Vec<String>,
+    /// The peer's IP address, for a TCP caller.
+    pub address: Option<IpAddr>,
 }
 
 impl Caller {
@@ -200,6 +276,7 @@ impl Caller {
             Principal::User(n) => self.user.as_deref() == Some(n.as_str()),
             Principal::Gid(g) => self.gids.contains(g),
             Principal::Group(n) => self.groups.iter().any(|g| g == n),
+            Principal::Address(c) => self.address.is_some_and(|ip| c.contains(ip)),
         }
     }
 }
@@ -382,8 +459,7 @@ pub fn parse_entry(text: &str) -> Result<Entry, AclError> {
     Ok(Entry::new(kind, principal, named))
 }
 
-const PRINCIPAL_HELP: &str =
-    "principals: user:NAME, uid:N, group:NAME, gid:N, authenticated, anonymous, everyone";
+const PRINCIPAL_HELP: &str = "principals: user:NAME, uid:N, group:NAME, gid:N, address:CIDR, authenticated, anonymous, everyone";
 const RIGHTS_HELP: &str =
     "rights: read, control, admin, write, all (several with commas: read,write)";
 
@@ -411,6 +487,12 @@ fn parse_principal(word: &str) -> Result<Principal, (String, Option<String>)> {
         "group" => Ok(Principal::Group(value.into())),
         "uid" => number("uid").map(Principal::Uid),
         "gid" => number("gid").map(Principal::Gid),
+        "address" => Cidr::parse(value).map(Principal::Address).map_err(|m| {
+            (
+                m,
+                Some("write e.g. address:10.0.0.0/8 or address:::1".into()),
+            )
+        }),
         _ => bad(format!("unknown principal kind `{prefix}:`")),
     }
 }

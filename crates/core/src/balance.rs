@@ -25,6 +25,27 @@ pub enum Balance {
     Random,
 }
 
+impl Balance {
+    pub const ALL: [Balance; 3] = [
+        Balance::RoundRobin,
+        Balance::LeastConnections,
+        Balance::Random,
+    ];
+
+    /// The config's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Balance::RoundRobin => "round-robin",
+            Balance::LeastConnections => "least-connections",
+            Balance::Random => "random",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Balance> {
+        Balance::ALL.into_iter().find(|b| b.as_str() == text)
+    }
+}
+
 /// One instance, as the endpoint sees it when a connection arrives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Candidate {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod deps;
 pub mod diagnostic;
 pub mod duration;
+pub mod endpoint;
 pub mod env;
 pub mod machine;
 pub mod notify;

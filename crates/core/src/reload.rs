@@ -119,6 +119,7 @@ pub const RESTART_KEYS: &[&str] = &[
     // The child's stdout and stderr are these pipes from its start.
     "log.capture",
     "log.stderr",
+    "endpoint.backend",
 ];
 
 /// Decides what reloading `old` into `new` does, given what each instance is doing now
@@ -232,6 +233,8 @@ pub fn changed_keys(old: &ServiceSpec, new: &ServiceSpec) -> Vec<&'static str> {
         pause,
         log,
         acl,
+        endpoint,
+        rolling,
     } = old;
     let ProcessSpec {
         command,
@@ -299,12 +302,34 @@ pub fn changed_keys(old: &ServiceSpec, new: &ServiceSpec) -> Vec<&'static str> {
         ("log.timestamps", log.timestamps == new.log.timestamps),
         // Checked at each request against the config of the moment.
         ("acl", *acl == new.acl),
+        // What each instance is given to listen on (its own address, or the endpoint's
+        // socket) is fixed at its start; the rest of the endpoint changes in place.
+        (
+            "endpoint.backend",
+            instance_listen(endpoint.as_ref()) == instance_listen(new.endpoint.as_ref()),
+        ),
+        ("endpoint", *endpoint == new.endpoint),
+        ("rolling", *rolling == new.rolling),
     ];
     checks
         .into_iter()
         .filter(|(_, same)| !same)
         .map(|(key, _)| key)
         .collect()
+}
+
+/// What an endpoint hands its instances: their own addresses (proxy mode) or its socket.
+fn instance_listen(
+    e: Option<&crate::config::EndpointSpec>,
+) -> Option<(
+    crate::config::EndpointMode,
+    Option<std::net::SocketAddr>,
+    Option<&crate::endpoint::Address>,
+)> {
+    e.map(|e| match e.mode {
+        crate::config::EndpointMode::Proxy => (e.mode, e.backend, None),
+        crate::config::EndpointMode::Socket => (e.mode, None, Some(&e.listen)),
+    })
 }
 
 /// Settings outside the services that a running steward cannot take.

@@ -14,6 +14,7 @@ fn user(uid: u32, name: &str, groups: &[(u32, &str)]) -> Caller {
         user: Some(name.into()),
         gids: groups.iter().map(|g| g.0).collect(),
         groups: groups.iter().map(|g| g.1.to_string()).collect(),
+        address: None,
     }
 }
 
@@ -201,6 +202,7 @@ fn caller() -> impl Strategy<Value = Caller> {
             user: Some(format!("u{u}")),
             gids: gs.clone(),
             groups: gs.iter().map(|g| format!("g{g}")).collect(),
+            address: None,
         }),
     ]
 }

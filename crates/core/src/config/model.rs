@@ -198,6 +198,61 @@ pub struct ServiceSpec {
     /// Who may control this service, checked with `[control] acl` (a deny in either wins,
     /// an allow in either grants).
     pub acl: Option<Acl>,
+    /// `[service.NAME.endpoint]`: one address for every instance.
+    pub endpoint: Option<EndpointSpec>,
+    /// A reload (or `steward restart`) restarts the instances one at a time, each once the
+    /// one before is running again, so the others serve meanwhile.
+    pub rolling: bool,
+}
+
+/// `[service.NAME.endpoint]`: one address in front of every instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndpointSpec {
+    pub listen: crate::endpoint::Address,
+    pub mode: EndpointMode,
+    /// Proxy mode: which instance gets the next connection.
+    pub balance: crate::balance::Balance,
+    /// Proxy mode: who may connect (a connection needs `read` and `write`). `None`: anyone
+    /// who can reach the address.
+    pub acl: Option<Acl>,
+    /// Proxy mode: the first instance's TCP address (`backend = "tcp:127.0.0.1:7101"`);
+    /// instance `i` listens on its port plus `i`. `None`: each instance listens on a Unix
+    /// socket of its own in steward's runtime directory.
+    pub backend: Option<SocketAddr>,
+    /// A Unix `listen` socket's file mode and group (default 0666 and steward's group).
+    pub socket_mode: Option<u32>,
+    pub socket_group: Option<String>,
+    /// Proxy mode: how long a stopping instance's open connections may go on before it
+    /// is sent its stop signal. No new connection goes to it meanwhile.
+    pub drain_timeout: Duration,
+    /// Proxy mode: how long a connection to an instance may take before the next
+    /// instance is tried.
+    pub connect_timeout: Duration,
+}
+
+impl EndpointSpec {
+    pub fn new(listen: crate::endpoint::Address) -> EndpointSpec {
+        EndpointSpec {
+            listen,
+            mode: EndpointMode::Proxy,
+            balance: crate::balance::Balance::RoundRobin,
+            acl: None,
+            backend: None,
+            socket_mode: None,
+            socket_group: None,
+            drain_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointMode {
+    /// steward accepts, checks the ACL, picks an instance and relays.
+    Proxy,
+    /// steward binds the address and passes the listening socket to every instance
+    /// (`LISTEN_FDS`); the kernel spreads the connections.
+    Socket,
 }
 
 /// A health check, run by steward.
@@ -364,6 +419,8 @@ impl ServiceSpec {
             pause: PauseMode::Freeze,
             log: LogSpec::default(),
             acl: None,
+            endpoint: None,
+            rolling: false,
         }
     }
 

@@ -83,6 +83,7 @@ fn look_up(uid: u32, gid: u32) -> Caller {
         user: user.map(|u| u.name),
         gids,
         groups,
+        address: None,
     }
 }
 

@@ -160,7 +160,10 @@ impl Gate {
             Transport::Tcp { remote } => {
                 let Some(header) = authorization else {
                     return Ok(Who {
-                        caller: Arc::new(Caller::anonymous()),
+                        caller: Arc::new(Caller {
+                            address: Some(remote.ip()),
+                            ..Caller::anonymous()
+                        }),
                         text: format!("anonymous from {remote}"),
                     });
                 };
@@ -175,6 +178,7 @@ impl Gate {
                         user: Some(id.name.clone()),
                         gids: Vec::new(),
                         groups: id.groups.clone(),
+                        address: Some(remote.ip()),
                     }),
                     text: format!("token {} from {remote}", id.name),
                 })

@@ -148,12 +148,14 @@ command = ["/bin/true"]
         user: Some("someone".into()),
         gids: vec![1000],
         groups: vec![group.into()],
+        address: None,
     };
     let bob = Caller {
         uid: Some(1001),
         user: Some("bob".into()),
         gids: vec![],
         groups: vec!["web".into()],
+        address: None,
     };
     let allowed = |c: &Caller, s| policy.check(c, Right::Control, Some(s)) == Decision::Allowed;
     // The service's allow grants only there.
