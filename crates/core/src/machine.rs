@@ -252,6 +252,9 @@ pub enum Input {
     WatchdogPeriod(Duration),
     /// `EXTEND_TIMEOUT_USEC=...`: the start (or stop) may take this much longer from now.
     ExtendTimeout(Duration),
+    /// The endpoint has no connection open to this instance any more (after
+    /// [`Effect::Drain`]): it may be sent its stop signal.
+    Drained,
     /// A health check failed: stop it with `signal` and count the exit as a failure.
     Unhealthy {
         reason: String,
@@ -288,6 +291,9 @@ pub enum Effect {
     Freeze { pid: u32 },
     /// Thaw them; answer with [`Input::ContinueDone`].
     Thaw { pid: u32 },
+    /// Take the instance out of its endpoint's balance and answer [`Input::Drained`] once
+    /// its open connections have ended (the drain timer ends the wait otherwise).
+    Drain,
     /// Run the probe once; answer with [`Input::ProbeResult`] carrying `generation`.
     Probe { kind: ProbeKind, generation: u64 },
     /// Run a command on the instance's behalf (not waited for).
@@ -345,11 +351,14 @@ struct Timers {
     liveness: Option<Instant>,
     /// Waiting for `X_STEWARD=paused|continued`.
     confirm: Option<Instant>,
+    /// The end of an endpoint's drain: the stop signal goes then at the latest.
+    drain: Option<Instant>,
 }
 
 impl Timers {
-    fn all(&self) -> [Option<Instant>; 7] {
+    fn all(&self) -> [Option<Instant>; 8] {
         [
+            self.drain,
             self.restart,
             self.stop,
             self.start,
@@ -410,6 +419,8 @@ pub struct Instance {
     start_when_stopped: bool,
     /// Why steward is stopping the live process (decides how its exit counts).
     stopping: Option<StopCause>,
+    /// Stopping, but its endpoint's open connections may still finish: no signal yet.
+    pub draining: bool,
     /// Mixed into the jitter so instances spread out; the daemon picks it at random.
     jitter_seed: u64,
 }
@@ -441,6 +452,7 @@ impl Instance {
             timers: Timers::default(),
             start_when_stopped: false,
             stopping: None,
+            draining: false,
             jitter_seed,
         }
     }
@@ -635,6 +647,12 @@ pub fn step(inst: &mut Instance, spec: &ServiceSpec, input: Input, now: Instant)
             }
         }
         Input::Tick => on_timers(inst, spec, now, &mut fx),
+        Input::Drained => {
+            if inst.draining {
+                inst.timers.drain = None;
+                send_stop_signal(inst, spec, now, "drained", &mut fx);
+            }
+        }
         Input::Reconfigured => reconfigure(inst, spec, now),
         Input::Ready => {
             if inst.pid.is_some() {
@@ -736,6 +754,13 @@ fn enter_running(
 }
 
 fn on_timers(inst: &mut Instance, spec: &ServiceSpec, now: Instant, fx: &mut Vec<Effect>) {
+    if Timers::due(&mut inst.timers.drain, now) && inst.draining {
+        let why = format!(
+            "connections still open after drain_timeout ({})",
+            crate::duration::format_duration(now.saturating_since(inst.since))
+        );
+        send_stop_signal(inst, spec, now, &why, fx);
+    }
     if Timers::due(&mut inst.timers.restart, now) && inst.state == State::Backoff {
         inst.restarts += 1;
         spawn(inst, spec, now, "restarted after backoff", fx);
@@ -954,6 +979,7 @@ fn after_exit(
     inst.pid = None;
     inst.timers = Timers::default();
     inst.stopping = None;
+    inst.draining = false;
     let record = ExitRecord {
         how,
         kind: kind.clone(),
@@ -1132,6 +1158,24 @@ fn request_stop(
             );
             inst.stopping = Some(StopCause::Requested { killed: false });
             clear_run_timers(inst);
+            // Behind a proxy endpoint, a running instance first gets no new connections
+            // and lets its open ones finish; the signal follows (see `send_stop_signal`).
+            let drain = spec
+                .endpoint
+                .as_ref()
+                .filter(|_| crate::endpoint::proxies(spec))
+                .map_or(Duration::ZERO, |e| e.drain_timeout);
+            if inst.state == State::Running && !drain.is_zero() {
+                inst.draining = true;
+                inst.timers.drain = Some(now + drain);
+                fx.push(Effect::Drain);
+                let why = format!(
+                    "{why}; draining: no new connections, open ones have up to {}",
+                    crate::duration::format_duration(drain)
+                );
+                transition(inst, State::StopPending, now, why, fx);
+                return;
+            }
             inst.timers.stop = Some(now + spec.stop_timeout);
             fx.push(Effect::Signal {
                 pid,
@@ -1152,6 +1196,24 @@ fn request_stop(
             }
         }
     }
+}
+
+/// Ends a drain: the stop signal goes now and `stop_timeout` starts.
+fn send_stop_signal(
+    inst: &mut Instance,
+    spec: &ServiceSpec,
+    now: Instant,
+    why: &str,
+    fx: &mut Vec<Effect>,
+) {
+    inst.draining = false;
+    let Some(pid) = inst.pid else { return };
+    inst.timers.stop = Some(now + spec.stop_timeout);
+    fx.push(Effect::Signal {
+        pid,
+        signal: spec.stop_signal,
+    });
+    inst.reason = format!("{why}; sent {}", spec.stop_signal);
 }
 
 /// Stops a live instance whose health failed; its exit will count as a failure.

@@ -973,3 +973,94 @@ fn helper_results_say_how_it_ended() {
     let late = helper_result(ExitHow::Signal(Signal::KILL), Some(200 * MS));
     assert_eq!(late, Err("timed out after 200ms".into()));
 }
+
+// ---- draining behind a proxy endpoint ----
+
+fn behind_endpoint(drain: Duration) -> ServiceSpec {
+    let mut s = spec();
+    let mut e = crate::config::EndpointSpec::new(
+        crate::endpoint::Address::parse("tcp:127.0.0.1:7000").unwrap(),
+    );
+    e.drain_timeout = drain;
+    s.endpoint = Some(e);
+    s
+}
+
+#[test]
+fn a_stop_drains_before_the_signal() {
+    let mut w = running(behind_endpoint(Duration::from_secs(5)));
+    let fx = w.feed(Input::Stop);
+    assert!(fx.contains(&Effect::Drain));
+    assert_eq!(w.inst.state, State::StopPending);
+    assert!(w.inst.draining);
+    assert!(w.signals.is_empty(), "no signal while connections finish");
+    assert!(w.inst.reason.contains("draining"), "{}", w.inst.reason);
+    w.advance(MS);
+    assert!(w.signals.is_empty());
+    w.feed(Input::Drained);
+    assert_eq!(w.signals, vec![Signal::TERM]);
+    assert!(!w.inst.draining);
+    // stop_timeout runs from the signal, not from the stop request.
+    w.advance(w.spec.stop_timeout - MS);
+    assert_eq!(w.signals, vec![Signal::TERM]);
+    w.advance(MS);
+    assert_eq!(w.signals, vec![Signal::TERM, Signal::KILL]);
+    w.exit(ExitHow::Signal(Signal::KILL));
+    assert_eq!(w.last_kind(), ExitKind::StopTimedOut);
+}
+
+#[test]
+fn a_drain_ends_at_drain_timeout() {
+    let mut w = running(behind_endpoint(Duration::from_secs(5)));
+    w.feed(Input::Restart);
+    w.advance(Duration::from_millis(4999));
+    assert!(w.signals.is_empty());
+    w.advance(MS);
+    assert_eq!(w.signals, vec![Signal::TERM]);
+    assert!(w.inst.reason.contains("drain_timeout"), "{}", w.inst.reason);
+    // A late `Drained` changes nothing.
+    w.feed(Input::Drained);
+    assert_eq!(w.signals, vec![Signal::TERM]);
+    w.exit(ExitHow::Signal(Signal::TERM));
+    assert_eq!(w.last_kind(), ExitKind::StopRequested);
+    assert_eq!(w.inst.state, State::Running, "restarted");
+    assert!(!w.inst.draining);
+}
+
+#[test]
+fn what_does_not_drain() {
+    // No drain time, an unhealthy stop, a paused instance, socket mode: the signal goes at once.
+    let mut w = running(behind_endpoint(Duration::ZERO));
+    w.feed(Input::Stop);
+    assert_eq!(w.signals, vec![Signal::TERM]);
+
+    let mut w = running(behind_endpoint(Duration::from_secs(5)));
+    w.feed(Input::Unhealthy {
+        reason: "liveness".into(),
+        signal: Signal::TERM,
+    });
+    assert_eq!(w.signals, vec![Signal::TERM]);
+
+    let mut w = running(behind_endpoint(Duration::from_secs(5)));
+    w.feed(Input::Pause);
+    assert_eq!(w.inst.state, State::Paused);
+    w.feed(Input::Stop);
+    assert_eq!(w.signals, vec![Signal::TERM]);
+
+    let mut s = behind_endpoint(Duration::from_secs(5));
+    s.endpoint.as_mut().unwrap().mode = crate::config::EndpointMode::Socket;
+    let mut w = running(s);
+    w.feed(Input::Stop);
+    assert_eq!(w.signals, vec![Signal::TERM]);
+}
+
+#[test]
+fn an_exit_while_draining_ends_the_drain() {
+    let mut w = running(behind_endpoint(Duration::from_secs(5)));
+    w.feed(Input::Stop);
+    w.exit(ExitHow::Code(0));
+    assert_eq!(w.inst.state, State::Stopped);
+    assert!(!w.inst.draining);
+    assert_eq!(w.inst.deadline(), None);
+    assert_eq!(w.last_kind(), ExitKind::StopRequested);
+}
