@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow, bail};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
@@ -103,6 +103,34 @@ pub async fn call(target: &Target, method: Method, path: &str) -> Result<(Status
 
 /// One request; returns the answer with its body still to be read, for streamed answers.
 pub async fn send(target: &Target, method: Method, path: &str) -> Result<Response<Incoming>> {
+    send_body(target, method, path, None).await
+}
+
+/// A request with a JSON body.
+pub async fn call_with(
+    target: &Target,
+    method: Method,
+    path: &str,
+    json: &serde_json::Value,
+) -> Result<(StatusCode, Bytes)> {
+    let body = Bytes::from(serde_json::to_vec(json)?);
+    let resp = send_body(target, method, path, Some(body)).await?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .context("reading steward's answer")?
+        .to_bytes();
+    Ok((status, body))
+}
+
+async fn send_body(
+    target: &Target,
+    method: Method,
+    path: &str,
+    body: Option<Bytes>,
+) -> Result<Response<Incoming>> {
     let unreachable = |e: std::io::Error| {
         let why = match e.kind() {
             std::io::ErrorKind::NotFound => "no such socket; is `steward up` running?".to_string(),
@@ -118,10 +146,14 @@ pub async fn send(target: &Target, method: Method, path: &str) -> Result<Respons
         .method(method)
         .uri(path)
         .header("host", "steward");
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let body = body.unwrap_or_default();
     match target {
         Target::Unix(socket) => {
             let stream = UnixStream::connect(socket).await.map_err(unreachable)?;
-            exchange(stream, req).await
+            exchange(stream, req, body).await
         }
         Target::Tcp(t) => {
             if let Some(token) = &t.token {
@@ -132,20 +164,24 @@ pub async fn send(target: &Target, method: Method, path: &str) -> Result<Respons
                 .map_err(unreachable)?;
             let _ = stream.set_nodelay(true);
             match &t.tls {
-                None => exchange(stream, req).await,
+                None => exchange(stream, req, body).await,
                 Some((connector, name)) => {
                     let stream = connector
                         .connect(name.clone(), stream)
                         .await
                         .map_err(|e| anyhow!("TLS with steward at {target} failed: {e}"))?;
-                    exchange(stream, req).await
+                    exchange(stream, req, body).await
                 }
             }
         }
     }
 }
 
-async fn exchange<S>(stream: S, req: hyper::http::request::Builder) -> Result<Response<Incoming>>
+async fn exchange<S>(
+    stream: S,
+    req: hyper::http::request::Builder,
+    body: Bytes,
+) -> Result<Response<Incoming>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -154,7 +190,7 @@ where
         .context("HTTP handshake with steward failed")?;
     tokio::spawn(conn);
     sender
-        .send_request(req.body(Empty::<Bytes>::new())?)
+        .send_request(req.body(Full::new(body))?)
         .await
         .context("steward closed the connection")
 }

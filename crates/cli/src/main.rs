@@ -103,6 +103,21 @@ enum Command {
     Pause(ControlArgs),
     /// Continue paused services.
     Continue(ControlArgs),
+    /// Run N instances of a service from now on: only the added or removed ones start or
+    /// stop. The config file is not changed; a reload keeps the count unless the file's
+    /// `instances` for the service changes.
+    Scale {
+        /// The service.
+        name: String,
+        /// How many instances (0 to 10000).
+        instances: u32,
+        /// Return once the change is planned, without waiting for the instances.
+        #[arg(long)]
+        no_wait: bool,
+        /// Print the API's JSON report.
+        #[arg(long)]
+        json: bool,
+    },
     /// Read the config file again and apply what changed; an invalid file changes nothing.
     Reload {
         /// Print what would change, without changing it.
@@ -196,6 +211,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             json,
         } => reload(&cli, *dry_run, !*no_wait, *json),
         Command::Config { json } => show_config(&cli, *json),
+        Command::Scale {
+            name,
+            instances,
+            no_wait,
+            json,
+        } => scale(&cli, name, *instances, !*no_wait, *json),
         Command::Shutdown { no_wait } => shutdown(&cli, !*no_wait),
         Command::Openapi => {
             println!("{}", steward_daemon::api::openapi().to_pretty_json()?);
@@ -230,6 +251,29 @@ fn reload(cli: &Cli, dry_run: bool, wait: bool, json: bool) -> Result<ExitCode> 
         "unreadable" => ExitCode::FAILURE,
         _ => ExitCode::SUCCESS,
     })
+}
+
+fn scale(cli: &Cli, name: &str, instances: u32, wait: bool, json: bool) -> Result<ExitCode> {
+    let target = target(cli)?;
+    let path = format!("/v1/services/{}/scale?wait={wait}", encode(name));
+    let rt = client_runtime()?;
+    let body = serde_json::json!({ "instances": instances });
+    let (status, body) = rt.block_on(client::call_with(&target, Method::POST, &path, &body))?;
+    if !status.is_success() {
+        return Err(client::error_of(status, &body));
+    }
+    let report: ReloadReport = serde_json::from_slice(&body)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if report.summary.is_empty() {
+        println!("scale: {name} already runs {instances} instances");
+    } else {
+        println!("scale: applied");
+        for line in &report.summary {
+            println!("  {line}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn shutdown(cli: &Cli, wait: bool) -> Result<ExitCode> {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::Extension;
-use axum::extract::rejection::QueryRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{Method, StatusCode, Uri};
@@ -187,6 +187,7 @@ fn routes() -> OpenApiRouter<Ctx> {
         .routes(routes!(list))
         .routes(routes!(show))
         .routes(routes!(control))
+        .routes(routes!(scale))
         .routes(routes!(tasks))
         .routes(routes!(metrics))
         .routes(routes!(config))
@@ -457,6 +458,66 @@ async fn control(
     })
     .await;
     result.map(Json).into_response()
+}
+
+/// The body of `POST /v1/services/{name}/scale`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ScaleBody {
+    /// How many instances the service runs from now on (0 to 10000).
+    instances: u32,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+struct ScaleQuery {
+    /// Answer once added instances have settled and removed ones are gone (the default),
+    /// or as soon as the change is planned.
+    wait: Option<bool>,
+}
+
+/// Changes a service's instance count at runtime: only the instances added or removed
+/// start or stop (removed ones drain first behind a proxy endpoint). The config file is
+/// not changed; a later reload keeps the count unless the file's `instances` for the
+/// service changes.
+#[utoipa::path(post, path = "/v1/services/{name}/scale", tag = "services",
+    params(("name" = String, Path, description = "The service's name"), ScaleQuery),
+    request_body = ScaleBody,
+    responses(
+        (status = 200, description = "What changed, once applied", body = ReloadReport),
+        (status = 400, description = "A bad body or query string", body = ErrorBody),
+        (status = 404, description = "No such service", body = ErrorBody),
+        (status = 503, description = "steward is shutting down", body = ErrorBody),
+    ))]
+async fn scale(
+    State(ctx): State<Ctx>,
+    Extension(who): Extension<Who>,
+    UrlPath(name): UrlPath<String>,
+    query: Result<Query<ScaleQuery>, QueryRejection>,
+    body: Result<Json<ScaleBody>, JsonRejection>,
+) -> Response {
+    let q = match query {
+        Ok(Query(q)) => q,
+        Err(e) => return bad_query(e),
+    };
+    let body = match body {
+        Ok(Json(b)) => b,
+        Err(e) => {
+            let why = format!("the body must be {{\"instances\": N}}: {}", e.body_text());
+            return ApiError::new(400, why).into_response();
+        }
+    };
+    ask(&ctx, |reply| Request::Scale {
+        service: name,
+        instances: body.instances,
+        who: who.text,
+        wait: q.wait.unwrap_or(true),
+        reply,
+    })
+    .await
+    .map(Json)
+    .into_response()
 }
 
 /// The config steward runs, and how the last reload went.

@@ -28,6 +28,7 @@ pub mod api;
 pub mod auth;
 pub mod cgroup;
 pub mod clock;
+pub mod endpoint;
 pub mod events;
 pub mod filewatch;
 pub mod guard;

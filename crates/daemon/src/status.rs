@@ -8,9 +8,15 @@ use steward_proto as proto;
 use crate::clock::Clock;
 use crate::supervisor::ServiceRt;
 
-pub fn service(rt: &ServiceRt, clock: &Clock, now: Instant) -> proto::ServiceStatus {
+pub fn service(
+    rt: &ServiceRt,
+    clock: &Clock,
+    now: Instant,
+    endpoints: &crate::endpoint::Endpoints,
+) -> proto::ServiceStatus {
     proto::ServiceStatus {
         name: rt.spec.name.clone(),
+        endpoint: endpoints.status(&rt.spec.name),
         instances: rt
             .instances
             .iter()

@@ -46,6 +46,57 @@ impl State {
 pub struct ServiceStatus {
     pub name: String,
     pub instances: Vec<InstanceStatus>,
+    /// The service's endpoint and its figures since steward started, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<EndpointStatus>,
+}
+
+/// A service's endpoint: where it listens and what it has done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EndpointStatus {
+    /// `unix:/path` or `tcp:IP:PORT`.
+    pub listen: String,
+    /// `proxy` or `socket`.
+    pub mode: String,
+    /// `round-robin`, `least-connections` or `random` (proxy mode).
+    pub balance: String,
+    /// Whether the address is bound and served; `false` with `error` saying why.
+    pub listening: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Connections accepted (proxy mode; in socket mode the instances accept).
+    pub accepted: u64,
+    /// Connections open now.
+    pub active: u64,
+    /// Connections refused by the endpoint's ACL.
+    pub refused: u64,
+    /// Connections closed because no instance could take them.
+    pub unavailable: u64,
+    /// Connection attempts an instance refused, retried on the next one.
+    pub failed_over: u64,
+    /// Bytes from clients to instances, and back.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Per instance (proxy mode).
+    pub instances: Vec<EndpointInstance>,
+}
+
+/// One instance behind a proxy endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct EndpointInstance {
+    pub instance: u32,
+    /// Where the instance listens (its `STEWARD_LISTEN`).
+    pub address: String,
+    /// Whether new connections go to it now (running, ready, no failing probe).
+    pub takes_connections: bool,
+    /// Connections relayed to it.
+    pub connections: u64,
+    /// Open now.
+    pub active: u64,
+    /// Connection attempts it refused.
+    pub failed: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

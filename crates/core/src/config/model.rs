@@ -205,6 +205,9 @@ pub struct ServiceSpec {
     pub rolling: bool,
 }
 
+/// Most instances one service may have (`instances`, `steward scale`).
+pub const MAX_INSTANCES: u32 = 10_000;
+
 /// `[service.NAME.endpoint]`: one address in front of every instance.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EndpointSpec {

@@ -119,12 +119,18 @@ impl Launch {
         self.env.push((key.into(), value.into()));
     }
 
-    /// Instance `index` of `spec`, told who it is in `STEWARD_SERVICE` / `STEWARD_INSTANCE`.
+    /// Instance `index` of `spec`, told who it is in `STEWARD_SERVICE` / `STEWARD_INSTANCE`
+    /// (and, with `pause = "signal"`, its pause and continue signals).
     pub fn for_instance(spec: &ServiceSpec, index: u32) -> Result<Launch, String> {
-        let extra = [
+        let mut extra = vec![
             ("STEWARD_SERVICE", spec.name.clone()),
             ("STEWARD_INSTANCE", index.to_string()),
         ];
+        // A program that pauses itself learns which signals mean pause and continue.
+        if let steward_core::config::PauseMode::Signal { pause, resume } = spec.pause {
+            extra.push(("STEWARD_PAUSE_SIGNAL", pause.name()));
+            extra.push(("STEWARD_CONTINUE_SIGNAL", resume.name()));
+        }
         Launch::new(&spec.process, &extra)
     }
 

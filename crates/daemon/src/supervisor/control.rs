@@ -31,6 +31,15 @@ pub enum Request {
         wait: bool,
         reply: oneshot::Sender<Result<ServiceStatus, ApiError>>,
     },
+    /// `steward scale`: a service's instance count, changed at runtime.
+    Scale {
+        service: String,
+        instances: u32,
+        who: String,
+        /// Answer once the added instances are up and the removed ones gone.
+        wait: bool,
+        reply: oneshot::Sender<Result<steward_proto::ReloadReport, ApiError>>,
+    },
     /// The config file, read and checked once for a batch of reload triggers.
     Reload {
         read: Box<Result<Loaded, String>>,
@@ -143,6 +152,13 @@ impl Supervisor {
                 let _ = reply.send(Ok(self.task_status()));
             }
             Request::Reload { read, batch } => self.on_reload(*read, batch),
+            Request::Scale {
+                service,
+                instances,
+                who,
+                wait,
+                reply,
+            } => self.scale(&service, instances, who, wait, reply),
             Request::Config { reply } => {
                 let _ = reply.send(Ok(self.config_status()));
             }
@@ -309,7 +325,7 @@ impl Supervisor {
                 Ok(self
                     .services
                     .values()
-                    .map(|rt| status::service(rt, &self.clock, now))
+                    .map(|rt| status::service(rt, &self.clock, now, &self.endpoints))
                     .collect())
             }
         }
@@ -320,7 +336,12 @@ impl Supervisor {
             .services
             .get(name)
             .ok_or_else(|| unknown_service(name))?;
-        Ok(status::service(rt, &self.clock, self.clock.now()))
+        Ok(status::service(
+            rt,
+            &self.clock,
+            self.clock.now(),
+            &self.endpoints,
+        ))
     }
 }
 

@@ -149,6 +149,8 @@ pub struct Supervisor {
     access: tokio::sync::watch::Sender<std::sync::Arc<crate::auth::Access>>,
     /// Makes the instances' log pipes; `None`: output is not captured.
     logs: Option<crate::logs::Logs>,
+    /// The services' endpoints.
+    endpoints: crate::endpoint::Endpoints,
 }
 
 /// The loop's connections to the rest of steward.
@@ -186,6 +188,8 @@ impl Supervisor {
             .collect::<BTreeMap<_, _>>();
         active.set(config, services.keys().cloned().collect());
         let (events, events_rx) = mpsc::unbounded_channel();
+        let (reports, reports_rx) = mpsc::unbounded_channel();
+        let endpoints = crate::endpoint::Endpoints::new(state_dir.clone(), reports);
         let boot = boot::Boot::new(active.tasks().to_vec(), &state_dir);
         let sup = Supervisor {
             clock,
@@ -208,10 +212,12 @@ impl Supervisor {
             bus,
             access,
             logs: None,
+            endpoints,
         };
         let rx = Receivers {
             events: events_rx,
             journal_health,
+            endpoints: reports_rx,
         };
         (sup, rx)
     }
@@ -242,6 +248,8 @@ impl Supervisor {
             Err(e) => info!("no cgroups ({e}): pause uses SIGSTOP, stops reach process groups"),
         }
         self.start_guard();
+        // Before any instance starts: a socket-mode endpoint's socket is what they get.
+        self.sync_endpoints();
         let started = format!(
             "steward {} started (pid {}), {} services",
             env!("CARGO_PKG_VERSION"),
@@ -271,6 +279,7 @@ impl Supervisor {
                 _ = sigint.recv() => self.begin_shutdown(0, "SIGINT received"),
                 _ = sighup.recv() => self.on_sighup(),
                 Some(health) = rx.journal_health.recv() => self.on_journal_health(health),
+                Some(report) = rx.endpoints.recv() => self.on_endpoint_report(report),
             }
             self.advance();
             self.settle_waiters();
@@ -335,6 +344,11 @@ impl Supervisor {
             let before = Observed::of(inst);
             let effects = step(inst, &rt.spec, input, now);
             let (deadline, new_pid) = (inst.deadline(), inst.pid);
+            if rt.spec.endpoint.is_some() {
+                // Before the effects: a drain starts with no new connection to it.
+                let takes = steward_core::endpoint::takes_connections(inst);
+                self.endpoints.set_takes(&key.service, key.index, takes);
+            }
             let after = Observed::of(inst);
             if before != after {
                 self.publish_changes(key, old_pid, &before, &after);
@@ -417,6 +431,14 @@ impl Supervisor {
                 Some(Input::ContinueDone)
             }
             Effect::Probe { kind, generation } => self.run_probe(key, kind, generation),
+            Effect::Drain => {
+                let rt = self.services.get(&key.service)?;
+                let generation = rt.instances.get(key.index as usize)?.generation;
+                let limit = rt.spec.endpoint.as_ref()?.drain_timeout;
+                self.endpoints
+                    .drain(&key.service, key.index, generation, limit);
+                None
+            }
             Effect::Run { command, purpose } => {
                 self.run_command(key, command, purpose);
                 None
@@ -449,6 +471,7 @@ impl Supervisor {
             let io = &mut rt.io[key.index as usize];
             let generation = rt.instances[key.index as usize].generation;
             let ready = health::prepare(spec, key, io, &mut launch, &self.events)?;
+            self.endpoints.prepare(spec, key.index, &mut launch)?;
             if let Some(cgroups) = &self.cgroups
                 && io.cgroup.is_none()
             {
@@ -652,6 +675,60 @@ impl Supervisor {
         }
     }
 
+    /// Makes the endpoints match the services (at start, and after a reload or a scale).
+    fn sync_endpoints(&mut self) {
+        let services = self.services.iter().map(|(name, rt)| {
+            let takes = rt
+                .instances
+                .iter()
+                .map(steward_core::endpoint::takes_connections)
+                .collect();
+            (name, &rt.spec, takes)
+        });
+        self.endpoints.sync(services);
+    }
+
+    fn on_endpoint_report(&mut self, report: crate::endpoint::Report) {
+        use crate::endpoint::Report;
+        match report {
+            Report::Drained {
+                service,
+                index,
+                generation,
+            } => {
+                let key = Key { service, index };
+                if self
+                    .instance(&key)
+                    .is_some_and(|i| i.generation == generation && i.draining)
+                {
+                    self.input(&key, Input::Drained);
+                }
+            }
+            Report::Refused {
+                service,
+                who,
+                reason,
+            } => {
+                let listen = self
+                    .services
+                    .get(&service)
+                    .and_then(|rt| rt.spec.endpoint.as_ref())
+                    .map_or(String::new(), |e| e.listen.to_string());
+                let request = format!("connect to endpoint {listen}");
+                let message = format!("refused {request} from {who}: {reason}");
+                warn!("{service}: {message}");
+                let body = steward_proto::EventBody::Access {
+                    who,
+                    request,
+                    right: "read,write".into(),
+                    status: 403,
+                    reason,
+                };
+                self.bus.publish(Some(&service), None, message, body);
+            }
+        }
+    }
+
     fn is_shutting_down(&self) -> bool {
         self.shutdown.is_some()
     }
@@ -694,6 +771,7 @@ impl Supervisor {
         if let Some(cgroups) = &self.cgroups {
             cgroups.remove_all();
         }
+        self.endpoints.close_all();
         info!("every service is stopped");
         self.publish_supervisor("stopped", "every service is stopped".into());
         self.bus.journal().sync(Duration::from_secs(2));
@@ -775,6 +853,7 @@ impl ServiceRt {
 pub struct Receivers {
     events: mpsc::UnboundedReceiver<Event>,
     journal_health: mpsc::UnboundedReceiver<Health>,
+    endpoints: mpsc::UnboundedReceiver<crate::endpoint::Report>,
 }
 
 fn spawn_error(command: &[String], e: &std::io::Error) -> String {
@@ -794,7 +873,7 @@ fn hash_key(name: &str, index: u32) -> u64 {
 }
 
 /// Per-daemon randomness for backoff jitter, so two nodes do not retry in lockstep.
-fn random_seed() -> u64 {
+pub(crate) fn random_seed() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());

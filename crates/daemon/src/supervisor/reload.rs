@@ -35,6 +35,17 @@ pub struct Active {
     sha256: String,
     loaded_at: jiff::Timestamp,
     last: Option<ReloadReport>,
+    /// Services `steward scale` changed, by name: kept across reloads while the file's
+    /// `instances` for the service stays what it was when scaled.
+    scaled: BTreeMap<String, Scaled>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Scaled {
+    /// The file's `instances` when the service was scaled.
+    file: u32,
+    /// What `steward scale` asked for.
+    count: u32,
 }
 
 impl Active {
@@ -49,6 +60,7 @@ impl Active {
             text,
             loaded_at: jiff::Timestamp::now(),
             last: None,
+            scaled: BTreeMap::new(),
         }
     }
 
@@ -71,6 +83,9 @@ pub(super) struct Work {
     pending: BTreeMap<Key, Pending>,
     /// Restarted instances to pause once they are running.
     pause_after: BTreeSet<Key>,
+    /// Instances of `rolling` services restarted and not running yet: the next instance
+    /// of their service waits for them.
+    rolling: BTreeSet<Key>,
     /// For each service, its dependents in the old and the new config: a reload stops
     /// dependents first by both.
     dependents: HashMap<String, Vec<String>>,
@@ -112,12 +127,14 @@ impl Work {
             self.pending.remove(key);
         }
         self.pause_after.remove(key);
+        self.rolling.remove(key);
     }
 
     /// A shutdown stops everything; nothing is to be started again.
     pub(super) fn abandon(&mut self) {
         self.pending.retain(|_, p| p.restart.is_none());
         self.pause_after.clear();
+        self.rolling.clear();
     }
 }
 
@@ -215,6 +232,8 @@ impl Supervisor {
             }
             None => None,
         };
+        let mut config = config;
+        self.keep_scaled(&mut config);
         let plan = reload::plan(&self.running_config(), &config, |s, i| self.live(s, i));
         let summary = reload::describe(&plan);
         if plan.is_empty() {
@@ -251,7 +270,82 @@ impl Supervisor {
         if let Some(access) = access {
             self.access.send_replace(access);
         }
+        self.sync_endpoints();
         self.answer(report, who, replies, keys);
+    }
+
+    /// `steward scale`: the running config with `service`'s `instances` changed, applied
+    /// as a reload of it would be: only the added or removed instances start or stop. The
+    /// file is not touched; a later reload keeps the count as long as the file's own
+    /// `instances` for the service is what it was.
+    pub(super) fn scale(
+        &mut self,
+        service: &str,
+        instances: u32,
+        who: String,
+        wait: bool,
+        reply: oneshot::Sender<Result<ReloadReport, ApiError>>,
+    ) {
+        if self.shutdown.is_some() {
+            let _ = reply.send(Err(ApiError::new(503, "steward is shutting down")));
+            return;
+        }
+        let max = steward_core::config::MAX_INSTANCES;
+        if instances > max {
+            let why = format!("instances: {instances} is more than the {max} a service may have");
+            let _ = reply.send(Err(ApiError::new(400, why)));
+            return;
+        }
+        let old = self.running_config();
+        let Some(spec) = old.services.get(service) else {
+            let _ = reply.send(Err(ApiError::new(404, format!("no service {service:?}"))));
+            return;
+        };
+        let file = self
+            .active
+            .scaled
+            .get(service)
+            .map_or(spec.instances, |s| s.file);
+        let mut new = old.clone();
+        if let Some(spec) = new.services.get_mut(service) {
+            spec.instances = instances;
+        }
+        if instances == file {
+            self.active.scaled.remove(service);
+        } else {
+            let scaled = Scaled {
+                file,
+                count: instances,
+            };
+            self.active.scaled.insert(service.to_string(), scaled);
+        }
+        let plan = reload::plan(&old, &new, |s, i| self.live(s, i));
+        info!(
+            "scale of {service} to {instances} by {who}: {}",
+            reload::describe(&plan).join("; ")
+        );
+        let keys = self.apply(&new, &plan);
+        let names = new.services.keys().cloned().collect();
+        self.active.set(new, names);
+        self.sync_endpoints();
+        let outcome = if plan.is_empty() { "unchanged" } else { "applied" };
+        let sha = self.active.sha256.clone();
+        let report = report("scale", outcome, Some(&sha), None, &[], Some(&plan));
+        self.answer(report, Some(who), vec![(wait, reply)], keys);
+    }
+
+    /// What `steward scale` set stays, unless the file changed the service's `instances`
+    /// (a dry run does the same without forgetting).
+    fn keep_scaled(&mut self, config: &mut Config) {
+        self.active
+            .scaled
+            .retain(|name, s| match config.services.get_mut(name) {
+                Some(spec) if spec.instances == s.file => {
+                    spec.instances = s.count;
+                    true
+                }
+                _ => false,
+            });
     }
 
     /// The report of a dry run: what the file would do, or why it cannot be applied.
@@ -263,7 +357,15 @@ impl Supervisor {
         let sha = Some(loaded.sha256.as_str());
         match &loaded.result {
             Ok(config) => {
-                let plan = reload::plan(&self.running_config(), config, |s, i| self.live(s, i));
+                let mut config = config.clone();
+                for (name, scaled) in &self.active.scaled {
+                    if let Some(spec) = config.services.get_mut(name)
+                        && spec.instances == scaled.file
+                    {
+                        spec.instances = scaled.count;
+                    }
+                }
+                let plan = reload::plan(&self.running_config(), &config, |s, i| self.live(s, i));
                 report("api", "dry-run", sha, None, &[], Some(&plan))
             }
             Err(diags) => {
@@ -432,6 +534,7 @@ impl Supervisor {
         {
             return;
         }
+        self.rolled_back();
         let may_stop: Vec<Key> = self
             .reload_work
             .pending
@@ -439,7 +542,20 @@ impl Supervisor {
             .filter(|(k, p)| !p.stop_sent && !self.stop_blocked(k))
             .map(|(k, _)| k.clone())
             .collect();
+        // A rolling service has one instance out for a restart at a time.
+        let mut out: BTreeSet<String> = self
+            .reload_work
+            .pending
+            .iter()
+            .filter(|(_, p)| p.stop_sent && p.restart.is_some())
+            .map(|(k, _)| k.service.clone())
+            .chain(self.reload_work.rolling.iter().map(|k| k.service.clone()))
+            .collect();
         for key in may_stop {
+            let restart = self.reload_work.pending.get(&key).is_some_and(|p| p.restart.is_some());
+            if restart && self.is_rolling(&key.service) && !out.insert(key.service.clone()) {
+                continue;
+            }
             if let Some(p) = self.reload_work.pending.get_mut(&key) {
                 p.stop_sent = true;
             }
@@ -461,6 +577,9 @@ impl Supervisor {
                     if pause {
                         self.reload_work.pause_after.insert(key.clone());
                     }
+                    if self.is_rolling(&key.service) {
+                        self.reload_work.rolling.insert(key.clone());
+                    }
                     self.want(&key);
                 }
                 None => {
@@ -472,6 +591,32 @@ impl Supervisor {
             self.shrink(&service);
         }
         self.pause_returned();
+    }
+
+    fn is_rolling(&self, service: &str) -> bool {
+        self.services.get(service).is_some_and(|rt| rt.spec.rolling)
+    }
+
+    /// Forgets the rolling restarts that are over: the instance runs (ready) again, or
+    /// has settled down (failed, stopped) and so holds nothing up.
+    fn rolled_back(&mut self) {
+        let back: Vec<Key> = self
+            .reload_work
+            .rolling
+            .iter()
+            .filter(|k| {
+                self.instance(k).is_none_or(|i| {
+                    matches!(
+                        i.state,
+                        State::Running | State::Paused | State::Failed | State::Stopped
+                    ) && !self.waiting.contains(*k)
+                })
+            })
+            .cloned()
+            .collect();
+        for key in back {
+            self.reload_work.rolling.remove(&key);
+        }
     }
 
     /// Whether a service that depends on `key`'s service still has an instance this
@@ -535,8 +680,12 @@ impl Supervisor {
             self.services.remove(service);
             info!("{service}: removed");
         }
+        let shrunk = !gone.is_empty();
         for key in gone {
             self.arm(super::Timer::Instance(key), None);
+        }
+        if shrunk {
+            self.sync_endpoints();
         }
     }
 
