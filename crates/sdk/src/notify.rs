@@ -8,8 +8,8 @@ use std::time::Duration;
 
 /// Sends notify messages (`READY=1`, `STATUS=...`) to steward.
 ///
-/// Cheap to clone and safe to share between threads. Made by [`Service::notifier`]
-/// (crate::Service::notifier); outside steward (no `NOTIFY_SOCKET`) every method does
+/// Cheap to clone and safe to share between threads. Get it from
+/// [`Service::notifier`](crate::Service::notifier); outside steward (no `NOTIFY_SOCKET`) every method does
 /// nothing and returns `Ok(())`.
 #[derive(Clone, Debug, Default)]
 pub struct Notifier {
