@@ -346,3 +346,52 @@ fn the_watchdog_is_petted_when_asked() {
         assert_eq!(reverse.expect_message("WATCHDOG"), "WATCHDOG=1");
     }
 }
+
+#[test]
+fn a_socket_passed_in_listen_fds_is_served() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let fd = listener.as_raw_fd();
+    let notify_path = dir.path().join("notify");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    // LISTEN_PID must be the service's own pid: the shell sets it to $$ and execs reverse.
+    let mut cmd = Command::new("/bin/sh");
+    cmd.args(["-c", "LISTEN_PID=$$ exec \"$0\"", REVERSE])
+        .env("LISTEN_FDS", "1")
+        .env("STEWARD_INSTANCE", "5")
+        .env("NOTIFY_SOCKET", &notify_path)
+        .env_remove("STEWARD_LISTEN")
+        .stderr(Stdio::null());
+    // SAFETY: only async-signal-safe calls (fcntl, dup2) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let high = nix::libc::fcntl(fd, nix::libc::F_DUPFD, 100);
+            if high < 0 || nix::libc::dup2(high, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().unwrap();
+    drop(listener);
+    let mut buf = [0u8; 4096];
+    let n = notify.recv(&mut buf).expect("READY within 10 s");
+    let ready = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let mut reverse = Reverse {
+        child,
+        notify,
+        address: format!("tcp:{addr}"),
+        _dir: dir,
+    };
+    assert_eq!(ready, format!("READY=1\nSTATUS=listening on tcp:{addr}"));
+    let output = reverse.client(&["fds"]);
+    assert_eq!(stdout(&output), "sdf (instance 5)\n", "{output:?}");
+    reverse.signal(Signal::SIGTERM);
+    assert_eq!(reverse.wait(Duration::from_secs(5)).code(), Some(0));
+}
