@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    steward_reverse::client_main(std::env::args_os())
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    steward_reverse::service_main()
+}
