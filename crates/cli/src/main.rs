@@ -18,7 +18,7 @@ use steward_core::diagnostic::Diagnostics;
 use steward_daemon::validate::{self, Checked};
 use steward_proto::{ConfigStatus, ReloadReport, ServiceStatus, State};
 
-/// The built-in demo, run by `steward up --demo`.
+/// The built-in demo, run by `steward up` without a config file (or `--demo`).
 const DEMO: &str = include_str!("../demo.toml");
 
 #[derive(Parser)]
@@ -154,6 +154,19 @@ enum Command {
     Token(token::TokenCommand),
     #[command(name = "__guard", hide = true)]
     Guard,
+    /// The built-in demo's reverse-text service (`examples/reverse`).
+    #[command(name = "__reverse", hide = true)]
+    Reverse {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
+    /// The reverse-text client: `steward reverse-client hello` prints `olleh (instance 1)`.
+    /// The same as `reverse-client` of `examples/reverse`, so the demo needs nothing else.
+    #[command(name = "reverse-client")]
+    ReverseClient {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -183,6 +196,12 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
         Command::Guard => Ok(ExitCode::from(steward_daemon::guard::guard_main() as u8)),
+        Command::Reverse { args } => Ok(steward_reverse::service_main_from(
+            std::iter::once("reverse".into()).chain(args.iter().cloned()),
+        )),
+        Command::ReverseClient { args } => Ok(steward_reverse::client_main(
+            std::iter::once("steward reverse-client".into()).chain(args.iter().cloned()),
+        )),
         Command::Check => check(&cli),
         Command::Up { demo, echo_logs } => up(&cli, *demo, *echo_logs),
         Command::Status {
@@ -453,13 +472,18 @@ fn client_runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// The config file: `-c`, else `$STEWARD_CONFIG`, else the default location if it exists.
+/// The config file: `-c`, else `$STEWARD_CONFIG`, else `./steward.toml`, else the default
+/// location, if it exists.
 fn config_path(cli: &Cli) -> Option<PathBuf> {
     if let Some(p) = &cli.config {
         return Some(p.clone());
     }
     if let Some(p) = std::env::var_os("STEWARD_CONFIG").filter(|p| !p.is_empty()) {
         return Some(PathBuf::from(p));
+    }
+    let here = PathBuf::from("steward.toml");
+    if here.is_file() {
+        return Some(here);
     }
     let default = if nix::unistd::Uid::current().is_root() {
         PathBuf::from("/etc/steward/steward.toml")
@@ -583,14 +607,15 @@ fn check(cli: &Cli) -> Result<ExitCode> {
 
 fn up(cli: &Cli, demo: bool, echo_logs: bool) -> Result<ExitCode> {
     init_logging();
+    let found = if demo { None } else { config_path(cli) };
+    let demo = found.is_none();
     let (config, config_path, source) = if demo {
-        let config = config::parse("<built-in demo>", DEMO)
+        let source = demo_config()?;
+        let config = config::parse("<built-in demo>", &source)
             .map_err(|d| anyhow!("the built-in demo is invalid: {d}"))?;
-        (config, None, DEMO.to_string())
+        (config, None, source)
     } else {
-        let path = config_path(cli).context(
-            "no config file: pass -c FILE (or set STEWARD_CONFIG), or try `steward up --demo`",
-        )?;
+        let path = found.expect("not the demo");
         let source = read_text(&path)?;
         let checked =
             validate::validate(&path.display().to_string(), &source).map_err(|d| anyhow!("{d}"))?;
@@ -604,11 +629,7 @@ fn up(cli: &Cli, demo: bool, echo_logs: bool) -> Result<ExitCode> {
     };
     let socket = socket_path(cli, config.control.socket.clone());
     if demo {
-        eprintln!(
-            "steward: running the built-in demo; its services' output follows, behind `name:instance |`; \
-             try `steward status`, `steward logs ticker` and `steward events` in another shell (socket {})",
-            socket.display()
-        );
+        print_demo_help(&socket);
     }
     // One thread: the loop must be the only waiter of children (see steward_daemon::run).
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -629,6 +650,48 @@ fn up(cli: &Cli, demo: bool, echo_logs: bool) -> Result<ExitCode> {
         echo_logs: echo_logs || demo,
     }))?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+/// The demo's text with steward's own path and the user's uid filled in.
+fn demo_config() -> Result<String> {
+    let me = std::env::current_exe().context("cannot find steward's own binary")?;
+    let quoted = toml::Value::String(me.display().to_string()).to_string();
+    let uid = nix::unistd::getuid().to_string();
+    let mut text = DEMO
+        .replace("\"@STEWARD@\"", &quoted)
+        .replace("@UID@", &uid);
+    // Two demos on one machine (or a test beside a running demo) need other addresses.
+    for (var, default) in [
+        ("STEWARD_DEMO_HTTP", "\"127.0.0.1:9700\""),
+        ("STEWARD_DEMO_ENDPOINT", "\"tcp:127.0.0.1:7000\""),
+    ] {
+        if let Some(value) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
+            text = text.replace(default, &toml::Value::String(value).to_string());
+        }
+    }
+    Ok(text)
+}
+
+fn print_demo_help(socket: &Path) {
+    let me = std::env::current_exe().unwrap_or_else(|_| "steward".into());
+    let here = std::env::current_dir().unwrap_or_default();
+    let me = me.strip_prefix(&here).unwrap_or(&me).display().to_string();
+    eprintln!(
+        "steward: no config file (-c FILE, $STEWARD_CONFIG, ./steward.toml, or the default \
+         location): running the built-in demo.
+  reverse: 3 instances of the reverse-text service behind one endpoint, tcp:127.0.0.1:7000
+           (round-robin, loopback callers only); flaky: crashes every 4 s, to show recovery.
+  Their output follows, behind `name:instance |`. Try, in another shell:
+    {me} status                         every instance, and the endpoint's figures
+    {me} reverse-client hello           olleh (instance N)
+    {me} reverse-client --count 30      how 30 connections spread over the instances
+    {me} stop reverse:1                 then --count again: no request fails
+    {me} scale reverse 5                two more instances, the others untouched
+    {me} events -f                      every state change, live
+    curl http://127.0.0.1:9700/v1/services   the same over the HTTP API (loopback)
+  Ctrl-C stops every service, then steward. (API socket: {})",
+        socket.display()
+    );
 }
 
 fn init_logging() {

@@ -59,7 +59,53 @@ pub fn render_with(services: &[ServiceStatus], wide: bool) -> String {
     if rows.is_empty() {
         out.push_str("(no services)\n");
     }
+    out.push_str(&render_endpoints(services));
     out
+}
+
+/// The endpoints' figures, after a blank line; nothing when no service has one. PER
+/// INSTANCE is the connections each instance was given, in index order, with `-` after
+/// those not taking new ones now.
+fn render_endpoints(services: &[ServiceStatus]) -> String {
+    let rows: Vec<Vec<String>> = services
+        .iter()
+        .filter_map(|s| Some((s, s.endpoint.as_ref()?)))
+        .map(|(s, e)| {
+            let per: Vec<String> = e
+                .instances
+                .iter()
+                .map(|i| {
+                    let mark = if i.takes_connections { "" } else { "-" };
+                    format!("{}{mark}", i.connections)
+                })
+                .collect();
+            let listen = match &e.error {
+                Some(err) => format!("{} (not listening: {err})", e.listen),
+                None => e.listen.clone(),
+            };
+            vec![
+                s.name.clone(),
+                listen,
+                e.mode.clone(),
+                if e.mode == "proxy" { e.balance.clone() } else { "kernel".into() },
+                e.accepted.to_string(),
+                e.active.to_string(),
+                e.refused.to_string(),
+                e.unavailable.to_string(),
+                e.failed_over.to_string(),
+                format!("{}/{}", bytes(e.bytes_in), bytes(e.bytes_out)),
+                if per.is_empty() { "-".into() } else { per.join(" ") },
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let headers = [
+        "ENDPOINT", "LISTEN", "MODE", "BALANCE", "CONNS", "OPEN", "REFUSED", "UNAVAILABLE",
+        "FAILED OVER", "IN/OUT", "PER INSTANCE",
+    ];
+    format!("\n{}", aligned(&headers, &rows))
 }
 
 /// The startup tasks, in order.
@@ -220,6 +266,7 @@ mod tests {
         vec![ServiceStatus {
             name: i.name.clone(),
             instances: vec![i],
+            endpoint: None,
         }]
     }
 

@@ -400,10 +400,12 @@ mod tests {
             ServiceStatus {
                 name: "db".into(),
                 instances: vec![db],
+                endpoint: None,
             },
             ServiceStatus {
                 name: "web".into(),
                 instances: vec![web],
+                endpoint: None,
             },
         ]
     }

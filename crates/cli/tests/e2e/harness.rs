@@ -86,15 +86,10 @@ impl Daemon {
         self.spawn_with(&args)
     }
 
-    /// `steward up --demo` on this daemon's socket (the config file is not used).
+    /// `steward up` without a config file, so the built-in demo, on this daemon's socket.
     pub fn spawn_demo(self) -> Daemon {
         let socket = self.socket.clone();
-        self.spawn_with(&[
-            "up".as_ref(),
-            "--demo".as_ref(),
-            "--socket".as_ref(),
-            socket.as_os_str(),
-        ])
+        self.spawn_with(&["up".as_ref(), "--socket".as_ref(), socket.as_os_str()])
     }
 
     fn spawn_with(mut self, args: &[&std::ffi::OsStr]) -> Daemon {

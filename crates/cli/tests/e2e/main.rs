@@ -5,6 +5,7 @@ mod harness;
 mod access;
 mod cli;
 mod config_errors;
+mod endpoint;
 mod events;
 mod logs;
 mod order;

@@ -460,8 +460,34 @@ fn an_operator_stop_during_a_reload_restart_stands() {
 }
 
 #[test]
-fn the_built_in_demo_has_no_file_to_reload() {
-    let mut d = Daemon::prepare("").spawn_demo();
+fn the_built_in_demo_runs_without_a_config_file_and_has_none_to_reload() {
+    let http = free_port();
+    let front = free_port();
+    let mut d = Daemon::prepare("")
+        .with_env("STEWARD_DEMO_HTTP", format!("127.0.0.1:{http}").into())
+        .with_env("STEWARD_DEMO_ENDPOINT", format!("tcp:127.0.0.1:{front}").into())
+        .spawn_demo();
+    // Three reverse instances behind the endpoint, and the HTTP API on loopback.
+    d.wait_for("the demo's instances running", |all| {
+        let rev = all.iter().find(|s| s.name == "reverse")?;
+        (rev.instances.len() == 3
+            && rev.instances.iter().all(|i| i.state == steward_proto::State::Running))
+        .then_some(())
+    });
+    let address = format!("tcp:127.0.0.1:{front}");
+    let out = d.ok(&["reverse-client", "--address", &address, "hello"]);
+    assert!(out.starts_with("olleh (instance "), "{out}");
+    let out = d.ok(&["reverse-client", "--address", &address, "--count", "9"]);
+    for i in 0..3 {
+        assert!(out.contains(&format!("instance {i}: 3")), "{out}");
+    }
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", http)).unwrap();
+    write!(s, "GET /v1/services HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("\"reverse\""), "{text}");
+    assert!(d.log().contains("reverse-client hello"), "what to try is printed");
     let (code, body) = d.http("POST", "/v1/reload");
     assert_eq!(code, 409, "{body}");
     let out = d.cli(&["reload"]);
@@ -470,7 +496,7 @@ fn the_built_in_demo_has_no_file_to_reload() {
     let c = config_status(&d);
     assert_eq!(c.path, None);
     assert!(!c.watching);
-    assert!(c.source.contains("[service.ticker]"));
+    assert!(c.source.contains("[service.reverse]"));
     // SIGHUP is logged, and steward goes on.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(d.pid() as i32),
@@ -483,10 +509,20 @@ fn the_built_in_demo_has_no_file_to_reload() {
         || d.log(),
     );
     d.ok(&["status"]);
+    let pids: Vec<u32> = d.status().iter().flat_map(|s| &s.instances).filter_map(|i| i.pid).collect();
     assert!(
         d.signal_and_wait(nix::sys::signal::Signal::SIGTERM)
             .success()
     );
+    crate::harness::wait_gone(&pids, "the demo's services");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
