@@ -1,6 +1,7 @@
 //! A config checked against this machine: the text first (`steward_core::config`), then
 //! every program, user, group, `working_dir` and `env_file` it names, looked up the way a
-//! start will look them up (see [`crate::process`]).
+//! start will look them up (see [`crate::process`]), and the directory and group of each
+//! Unix endpoint socket.
 //!
 //! The machine's problems are kept apart from the text's, because callers weigh them
 //! differently: `steward check` and a reload refuse the file, while `steward up` at boot only
@@ -171,6 +172,23 @@ impl Host for Machine {
 
     fn hard_limit(&self, resource: Resource) -> Bound {
         hard_limit(resource)
+    }
+
+    fn socket_dir(&self, dir: &Path) -> Result<(), Problem> {
+        let shown = dir.display();
+        // steward makes the socket, not the directories above it: a missing one is a
+        // typo more often than something to create.
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(Problem::new(format!(
+                "the endpoint's socket cannot go in {shown}: it is not a directory"
+            ))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Problem::new(format!(
+                "the endpoint's socket cannot go in {shown}: the directory does not exist"
+            ))
+            .with_help("create the directory, or correct the path")),
+            Err(e) => Err(Problem::new(format!("cannot access {shown}: {e}"))),
+        }
     }
 }
 
@@ -622,6 +640,71 @@ env_file = "bad.env"
             ),
         ];
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn a_unix_endpoints_directory_and_group_must_exist() {
+        let dir = TempDir::new("endpoint");
+        dir.file("plain", "", 0o644);
+        let got = problems(
+            &dir,
+            r#"[service.a]
+command = ["true"]
+endpoint = { listen = "unix:{dir}/a.sock", socket_group = "root" }
+
+[service.b]
+command = ["true"]
+endpoint = { listen = "unix:{dir}/nowhere/b.sock" }
+
+[service.c]
+command = ["true"]
+endpoint = { listen = "unix:{dir}/plain/c.sock", socket_group = "no-such-group-steward" }
+
+[service.d]
+command = ["true"]
+endpoint = { listen = "tcp:127.0.0.1:7000" }
+"#,
+        );
+        let got: Vec<_> = got.into_iter().map(|p| (p.0, p.1, p.2, p.3)).collect();
+        let at = |name: &str| dir.path(name).display().to_string();
+        assert_eq!(got.len(), 3, "{got:#?}");
+        assert_eq!(
+            (got[0].0, got[0].1, got[0].2.as_str()),
+            (
+                7,
+                23,
+                format!(
+                    "the endpoint's socket cannot go in {}: the directory does not exist",
+                    at("nowhere")
+                )
+                .as_str()
+            )
+        );
+        assert_eq!(
+            got[0].3.as_deref(),
+            Some("create the directory, or correct the path")
+        );
+        assert_eq!(
+            (got[1].0, got[1].1, got[1].2.as_str()),
+            (
+                11,
+                23,
+                format!(
+                    "the endpoint's socket cannot go in {}: it is not a directory",
+                    at("plain")
+                )
+                .as_str()
+            )
+        );
+        let group_col = 25 + at("plain/c.sock").len() + 22;
+        assert_eq!(
+            (got[2].0, got[2].1, got[2].2.as_str()),
+            (
+                11,
+                group_col,
+                "group `no-such-group-steward` does not exist"
+            )
+        );
     }
 
     #[test]

@@ -11,13 +11,17 @@
 //! The rule that only root can run a process as another user or group, or raise a hard
 //! resource limit above steward's own, is decided here, from the ids and limits the host
 //! reports, with the same comparison the spawner makes.
+//!
+//! A service's endpoint is checked too: the group of a Unix socket exists, and so does the
+//! directory the socket goes in.
 
 use std::fmt;
 use std::ops::Range;
 use std::path::Path;
 
-use super::model::{Config, ProcessSpec};
+use super::model::{Config, EndpointSpec, ProcessSpec};
 use crate::diagnostic::Diagnostic;
+use crate::endpoint::Address;
 use crate::rlimit::{Bound, Resource};
 
 /// Whose value a [`Reference`] is.
@@ -90,6 +94,10 @@ pub enum Field {
     TlsCert,
     /// `[http] tls_key`.
     TlsKey,
+    /// A service's `endpoint.socket_group`.
+    EndpointSocketGroup,
+    /// A service's `endpoint.listen`, when it is a Unix socket: its directory.
+    ListenDirectory,
 }
 
 /// Where one value that needs the machine to be checked was written.
@@ -154,6 +162,10 @@ pub trait Host {
     fn tls_key(&self, _cert: &Path, _key: &Path) -> Result<(), Problem> {
         Ok(())
     }
+    /// Whether `dir`, where a Unix endpoint's socket goes, exists and is a directory.
+    fn socket_dir(&self, _dir: &Path) -> Result<(), Problem> {
+        Ok(())
+    }
 }
 
 /// Asks `host` about every reference and returns the problems, sorted by position, each
@@ -169,8 +181,12 @@ pub fn check(
     let mut out: Vec<Diagnostic> = references
         .iter()
         .filter_map(|r| {
-            let problem = match r.owner {
-                Owner::Control | Owner::Http => access_problem(r, config, host)?,
+            let problem = match (&r.owner, r.field) {
+                (Owner::Control | Owner::Http, _) => access_problem(r, config, host)?,
+                (Owner::Service(name), Field::EndpointSocketGroup | Field::ListenDirectory) => {
+                    let endpoint = config.services.get(name)?.endpoint.as_ref()?;
+                    endpoint_problem(r, endpoint, host)?
+                }
                 _ => problem(r, r.owner.process(config)?, host)?,
             };
             Some(Diagnostic::new(
@@ -265,7 +281,25 @@ fn problem(r: &Reference, process: &ProcessSpec, host: &dyn Host) -> Option<Prob
                 "start steward as root, or set `limits.{resource}` to at most {own}"
             )))
         }
-        Field::SocketGroup | Field::TokensFile | Field::TlsCert | Field::TlsKey => return None,
+        Field::SocketGroup
+        | Field::TokensFile
+        | Field::TlsCert
+        | Field::TlsKey
+        | Field::EndpointSocketGroup
+        | Field::ListenDirectory => return None,
+    };
+    verdict.err()
+}
+
+/// The host's verdict on a value of a service's endpoint.
+fn endpoint_problem(r: &Reference, endpoint: &EndpointSpec, host: &dyn Host) -> Option<Problem> {
+    let verdict = match r.field {
+        Field::EndpointSocketGroup => host.group(endpoint.socket_group.as_deref()?).map(drop),
+        Field::ListenDirectory => match &endpoint.listen {
+            Address::Unix(path) => host.socket_dir(path.parent()?),
+            Address::Tcp(_) => return None,
+        },
+        _ => return None,
     };
     verdict.err()
 }
@@ -374,6 +408,13 @@ mod tests {
             match resource {
                 Resource::Nofile => Bound::Finite(4096),
                 _ => Bound::Infinity,
+            }
+        }
+
+        fn socket_dir(&self, dir: &Path) -> Result<(), Problem> {
+            match self.directories.iter().any(|d| d == dir) {
+                true => Ok(()),
+                false => Err(Problem::new(format!("no directory {}", dir.display()))),
             }
         }
     }
@@ -580,6 +621,30 @@ limits = { nofile = "infinity" }
         assert_eq!(
             messages(src, &host),
             [(3, 8, "user `ghost` does not exist".to_string())]
+        );
+    }
+
+    #[test]
+    fn an_endpoints_socket_directory_and_group_are_checked() {
+        let src = r#"
+[service.a]
+command = ["server"]
+endpoint = { listen = "unix:/srv/a.sock", socket_group = "web" }
+
+[service.b]
+command = ["server"]
+endpoint = { listen = "unix:/run/b.sock", socket_group = "nogroup" }
+
+[service.c]
+command = ["server"]
+endpoint = { listen = "tcp:127.0.0.1:7000" }
+"#;
+        assert_eq!(
+            messages(src, &Fake::new()),
+            [
+                (8, 23, "no directory /run".to_string()),
+                (8, 58, "group `nogroup` does not exist".to_string()),
+            ]
         );
     }
 

@@ -443,3 +443,75 @@ fn live_any(_: &str, i: u32) -> Live {
         Live::Failed,
     ][i as usize % 5]
 }
+
+/// The keys a reload from `old` to `new` (each a `[service.a]` body) changes, and whether
+/// any of them restarts the instances.
+fn endpoint_change(old: &str, new: &str) -> (Vec<&'static str>, bool) {
+    let parse = |body: &str| {
+        let text = format!("[service.a]\ncommand = [\"/bin/prog\"]\ninstances = 2\n{body}");
+        crate::config::parse("/etc/steward/steward.toml", &text).unwrap()
+    };
+    let (old, new) = (parse(old), parse(new));
+    let keys = changed_keys(&old.services["a"], &new.services["a"]);
+    let restarts = plan(&old, &new, up).services.iter().any(|s| {
+        s.instances
+            .iter()
+            .any(|(_, st)| matches!(st, Step::Restart { .. }))
+    });
+    assert_eq!(
+        restarts,
+        keys.iter().any(|k| RESTART_KEYS.contains(k)),
+        "{keys:?}"
+    );
+    (keys, restarts)
+}
+
+#[test]
+fn a_proxy_endpoints_acl_balance_and_listen_apply_in_place() {
+    let old = "endpoint = { listen = \"unix:/run/a.sock\" }\n";
+    for new in [
+        "endpoint = { listen = \"unix:/run/a.sock\", acl = [\"allow group:web read,write\"] }\n",
+        "endpoint = { listen = \"unix:/run/a.sock\", balance = \"least-connections\" }\n",
+        "endpoint = { listen = \"tcp:127.0.0.1:8000\" }\n",
+        "endpoint = { listen = \"unix:/run/a.sock\", drain_timeout = \"1m\" }\n",
+    ] {
+        assert_eq!(
+            endpoint_change(old, new),
+            (vec!["endpoint"], false),
+            "{new}"
+        );
+    }
+}
+
+#[test]
+fn an_endpoints_backend_or_mode_restarts_the_instances() {
+    let old = "endpoint = { listen = \"unix:/run/a.sock\" }\n";
+    for new in [
+        "endpoint = { listen = \"unix:/run/a.sock\", backend = \"tcp:127.0.0.1:7000\" }\n",
+        "endpoint = { listen = \"unix:/run/a.sock\", mode = \"socket\" }\n",
+    ] {
+        assert_eq!(
+            endpoint_change(old, new),
+            (vec!["endpoint.backend", "endpoint"], true),
+            "{new}"
+        );
+    }
+    // Adding or removing an endpoint changes what the instances are given.
+    let (keys, restarts) = endpoint_change("", old);
+    assert_eq!(
+        (keys, restarts),
+        (vec!["endpoint.backend", "endpoint"], true)
+    );
+    // In socket mode the instances hold the socket itself: a new address restarts them.
+    let socket = "endpoint = { listen = \"unix:/run/a.sock\", mode = \"socket\" }\n";
+    let moved = "endpoint = { listen = \"unix:/run/b.sock\", mode = \"socket\" }\n";
+    assert!(endpoint_change(socket, moved).1);
+}
+
+#[test]
+fn rolling_applies_in_place() {
+    assert_eq!(
+        endpoint_change("", "rolling = true\n"),
+        (vec!["rolling"], false)
+    );
+}

@@ -33,7 +33,7 @@ impl Checker<'_> {
                     }
                 }
                 "socket_mode" => {
-                    if let Some(mode) = self.socket_mode(value) {
+                    if let Some(mode) = self.socket_mode(value, "socket_mode") {
                         out.socket_mode = mode;
                     }
                 }
@@ -44,30 +44,29 @@ impl Checker<'_> {
         self.keep_references(Owner::Control);
     }
 
-    /// An octal string of permission bits that lets the owner read and write.
-    fn socket_mode(&mut self, v: &Value<'_>) -> Option<u32> {
-        let mode = self.octal(v, "socket_mode", "0660", "\"0600\" or \"0660\"")?;
+    /// An octal string of permission bits that lets the owner read and write (`[control]`
+    /// and a Unix endpoint's `socket_mode`, named `name`).
+    pub(super) fn socket_mode(&mut self, v: &Value<'_>, name: &str) -> Option<u32> {
+        let mode = self.octal(v, name, "0660", "\"0600\" or \"0660\"")?;
         let source = self.source;
         let s = &source[v.span()];
         let help = Some("write the mode in octal as a string, e.g. \"0660\"".to_string());
         if mode > 0o777 {
-            let msg = format!(
-                "`socket_mode` {s} has bits beyond the permissions (setuid, setgid, sticky)"
-            );
+            let msg =
+                format!("`{name}` {s} has bits beyond the permissions (setuid, setgid, sticky)");
             self.error(v.span(), msg, help);
             return None;
         }
         if mode & 0o600 != 0o600 {
-            let msg = format!(
-                "`socket_mode` {s} does not let steward's own user read and write the socket"
-            );
+            let msg =
+                format!("`{name}` {s} does not let steward's own user read and write the socket");
             let help = "the owner needs read and write: start from \"0600\" (owner only) or \
                         \"0660\" (owner and `socket_group`)";
             self.error(v.span(), msg, Some(help.into()));
             return None;
         }
         if mode & 0o111 != 0 {
-            let msg = format!("`socket_mode` {s} has execute bits, which mean nothing on a socket");
+            let msg = format!("`{name}` {s} has execute bits, which mean nothing on a socket");
             self.error(v.span(), msg, Some("use \"0600\" or \"0660\"".into()));
             return None;
         }
@@ -167,6 +166,9 @@ impl Checker<'_> {
             return None;
         }
         self.keep_references(Owner::Http);
+        if let Some(span) = listen_span {
+            self.claims.push(super::endpoint::Claim::http(listen, span));
+        }
         Some(HttpSpec {
             listen,
             tokens_file,

@@ -5,7 +5,8 @@
 //!
 //! The walk is split by table: `service` (`[service.NAME]`), `probe` (`readiness`,
 //! `liveness`), `depends` (`depends_on` and the cycle check), `log` (`[service.NAME.log]`),
-//! `runas` (`umask`, `pass_env`, `limits`) and `task` (`[[task]]`); this file holds the
+//! `runas` (`umask`, `pass_env`, `limits`), `endpoint` (`[service.NAME.endpoint]` and the
+//! addresses endpoints may not share) and `task` (`[[task]]`); this file holds the
 //! entry point and the readers of single values they share.
 //!
 //! See `docs/configuration.md` for the schema as users see it.
@@ -34,6 +35,7 @@ type Key<'i> = Spanned<Cow<'i, str>>;
 
 mod access;
 mod depends;
+mod endpoint;
 mod log;
 mod probe;
 mod runas;
@@ -102,6 +104,8 @@ pub fn parse_with_references(
         dependency_spans: BTreeMap::new(),
         process_spans: Vec::new(),
         references: Vec::new(),
+        pending_claims: Vec::new(),
+        claims: Vec::new(),
     };
     cx.syntax_errors(&errors);
     let config = cx.root(doc.get_ref());
@@ -133,6 +137,11 @@ struct Checker<'s> {
     process_spans: Vec<(Field, Range<usize>)>,
     /// The values of valid services and tasks that only the machine can check.
     references: Vec<Reference>,
+    /// What the endpoint of the service being read binds; kept in `claims` once the
+    /// service turns out valid.
+    pending_claims: Vec<endpoint::Claim>,
+    /// What valid endpoints and `[http]` bind, checked against each other at the end.
+    claims: Vec<endpoint::Claim>,
 }
 
 /// "a string", "an integer", ...: what a value is, for "found ..." messages.
@@ -388,6 +397,7 @@ impl Checker<'_> {
                 }
             }
         }
+        self.claim_conflicts();
         config
     }
 

@@ -1,7 +1,10 @@
 //! `[service.NAME]` tables: the keys of a service and their tables (`backoff`, `recovery`,
-//! `on_give_up`), and the readiness, watchdog and pause keys.
+//! `on_give_up`), the readiness, watchdog and pause keys, and the rules between a
+//! service's `endpoint` and its other keys (`instances`, `ready`).
 
+use super::endpoint::{self, EndpointSpans};
 use super::*;
+use crate::config::model::{EndpointMode, EndpointSpec};
 
 /// A service's own keys, besides the [`PROCESS_KEYS`] it shares with tasks.
 const SERVICE_KEYS: &[&str] = &[
@@ -29,6 +32,8 @@ const SERVICE_KEYS: &[&str] = &[
     "continue_signal",
     "log",
     "acl",
+    "endpoint",
+    "rolling",
 ];
 const BACKOFF_KEYS: &[&str] = &["initial", "max", "multiplier", "jitter", "reset_after"];
 const RECOVERY_KEYS: &[&str] = &["action", "command", "delay"];
@@ -112,9 +117,12 @@ impl Checker<'_> {
             };
             // Check the body even when the name is bad, so every problem shows at once.
             self.process_spans.clear();
+            self.pending_claims.clear();
             if let (Some(spec), true) = (self.service(key, value), name_ok) {
                 out.insert(name.to_string(), spec);
                 self.keep_references(Owner::Service(name.to_string()));
+                let claims = std::mem::take(&mut self.pending_claims);
+                self.claims.extend(claims);
             }
         }
         self.dependency_cycles();
@@ -134,6 +142,8 @@ impl Checker<'_> {
         let mut has_command = false;
         let mut pause = PauseKeys::default();
         let mut watchdog_span = None;
+        let mut ready_span = None;
+        let mut endpoint = None;
         for (key, value) in table.iter() {
             let k = key.get_ref().as_ref();
             if self.broken(key, value) {
@@ -214,8 +224,9 @@ impl Checker<'_> {
                     }
                 }
                 "ready" => {
-                    if let Some(fd) = self.ready(value) {
+                    if let Some((fd, span)) = self.ready(value) {
                         spec.ready_fd = Some(fd);
+                        ready_span = Some(span);
                     }
                 }
                 "start_timeout" => {
@@ -238,6 +249,12 @@ impl Checker<'_> {
                     }
                 }
                 "acl" => spec.acl = self.acl(value, "acl", Some(crate::acl::Right::Control)),
+                "endpoint" => endpoint = self.endpoint(name, value),
+                "rolling" => {
+                    if let Some(b) = self.boolean(value, "rolling") {
+                        spec.rolling = b;
+                    }
+                }
                 "log" => {
                     if let Some(log) = self.log(value) {
                         spec.log = log;
@@ -294,6 +311,9 @@ impl Checker<'_> {
                 ),
             );
         }
+        if let Some((e, spans)) = endpoint {
+            self.endpoint_in_service(&mut spec, e, spans, ready_span);
+        }
         if !has_command {
             // A missing key may be the parser dropping a broken line; the syntax error
             // already says what is wrong there.
@@ -311,8 +331,47 @@ impl Checker<'_> {
         (self.diags.len() == before).then_some(spec)
     }
 
-    /// `ready = "fd:N"`: the file descriptor number.
-    fn ready(&mut self, v: &Value<'_>) -> Option<u32> {
+    /// The rules between an endpoint and the rest of its service; a valid endpoint goes
+    /// into `spec`, and what it binds into `pending_claims`.
+    fn endpoint_in_service(
+        &mut self,
+        spec: &mut ServiceSpec,
+        e: EndpointSpec,
+        spans: EndpointSpans,
+        ready_span: Option<Range<usize>>,
+    ) {
+        let before = self.diags.len();
+        if let (EndpointMode::Socket, Some(3), Some(span)) = (e.mode, spec.ready_fd, ready_span) {
+            let message = "`ready` cannot use file descriptor 3 here: with an endpoint in \
+                           socket mode, fd 3 is the listening socket (LISTEN_FDS=1)";
+            let help = "use \"fd:4\" or later";
+            self.error(span, message, Some(help.into()));
+        }
+        if let (Some(first), Some(span)) = (e.backend, &spans.backend) {
+            let last = u32::from(first.port()) + spec.instances.saturating_sub(1);
+            if last > u32::from(u16::MAX) {
+                let message = format!(
+                    "`endpoint.backend` tcp:{first} leaves no port for every instance: \
+                     instance {} would listen on port {last}, past 65535",
+                    spec.instances - 1
+                );
+                let help = format!(
+                    "instance i listens on `backend`'s port plus i; with {} instances the \
+                     port can be at most {}",
+                    spec.instances,
+                    u32::from(u16::MAX) + 1 - spec.instances
+                );
+                self.error(span.clone(), message, Some(help));
+            }
+        }
+        if self.diags.len() == before {
+            self.pending_claims = endpoint::Claim::endpoint(&spec.name, &e, &spans, spec.instances);
+            spec.endpoint = Some(e);
+        }
+    }
+
+    /// `ready = "fd:N"`: the file descriptor number, and where the number was written.
+    fn ready(&mut self, v: &Value<'_>) -> Option<(u32, Range<usize>)> {
         let s = match v.get_ref() {
             DeValue::String(s) => s,
             DeValue::Integer(_) => {
@@ -362,7 +421,7 @@ impl Checker<'_> {
             self.error(span, message, Some(READY_EXAMPLE.into()));
             return None;
         }
-        Some(fd)
+        Some((fd, span))
     }
 
     /// `pause`: `Some(true)` for "signal", `Some(false)` for "freeze".

@@ -664,6 +664,7 @@ proptest::proptest! {
 }
 
 mod depends;
+mod endpoint;
 mod full;
 mod log;
 mod pause;

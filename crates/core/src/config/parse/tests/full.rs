@@ -217,4 +217,31 @@ fn the_documented_example_parses() {
     assert_eq!(c.tasks.len(), 2);
     assert!(c.services["reverse"].waits_for_readiness());
     assert_eq!(crate::config::graph::find_cycle(&c.services), None);
+    let reverse = &c.services["reverse"];
+    assert!(reverse.rolling);
+    let endpoint = reverse.endpoint.as_ref().expect("an endpoint");
+    assert_eq!(endpoint.listen.to_string(), "tcp:0.0.0.0:8443");
+    assert_eq!(endpoint.acl.as_ref().map(|a| a.entries.len()), Some(2));
+    assert_eq!(endpoint.backend, Some("127.0.0.1:7000".parse().unwrap()));
+
+    // The endpoint section's examples parse too.
+    let section = doc
+        .split("### `[service.NAME.endpoint]`")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("the endpoint section");
+    let block = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("a toml block");
+    let (table, inline) = block
+        .split_once("# or, in [service.web]:")
+        .expect("two forms");
+    for text in [
+        format!("[service.web]\ncommand = [\"web\"]\n{table}"),
+        format!("[service.web]\ncommand = [\"web\"]\n{inline}"),
+    ] {
+        assert!(ok(&text).services["web"].endpoint.is_some(), "{text}");
+    }
 }
