@@ -629,7 +629,7 @@ fn up(cli: &Cli, demo: bool, echo_logs: bool) -> Result<ExitCode> {
     };
     let socket = socket_path(cli, config.control.socket.clone());
     if demo {
-        print_demo_help(&socket);
+        print_demo_help(&config, &socket);
     }
     // One thread: the loop must be the only waiter of children (see steward_daemon::run).
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -672,23 +672,41 @@ fn demo_config() -> Result<String> {
     Ok(text)
 }
 
-fn print_demo_help(socket: &Path) {
+fn print_demo_help(config: &config::Config, socket: &Path) {
+    let front = config
+        .services
+        .get("reverse")
+        .and_then(|s| s.endpoint.as_ref())
+        .map_or_else(|| "tcp:127.0.0.1:7000".into(), |e| e.listen.to_string());
+    let http = config
+        .http
+        .as_ref()
+        .map_or_else(|| "127.0.0.1:9700".into(), |h| h.listen.to_string());
+    // The client's default is the demo's usual address; say it when it moved.
+    let address = if front == "tcp:127.0.0.1:7000" {
+        String::new()
+    } else {
+        format!(" --address {front}")
+    };
     let me = std::env::current_exe().unwrap_or_else(|_| "steward".into());
     let here = std::env::current_dir().unwrap_or_default();
     let me = me.strip_prefix(&here).unwrap_or(&me).display().to_string();
     eprintln!(
         "steward: no config file (-c FILE, $STEWARD_CONFIG, ./steward.toml, or the default \
          location): running the built-in demo.
-  reverse: 3 instances of the reverse-text service behind one endpoint, tcp:127.0.0.1:7000
+  reverse: 3 instances of the reverse-text service behind one endpoint, {front}
            (round-robin, loopback callers only); flaky: crashes every 4 s, to show recovery.
   Their output follows, behind `name:instance |`. Try, in another shell:
-    {me} status                         every instance, and the endpoint's figures
-    {me} reverse-client hello           olleh (instance N)
-    {me} reverse-client --count 30      how 30 connections spread over the instances
-    {me} stop reverse:1                 then --count again: no request fails
-    {me} scale reverse 5                two more instances, the others untouched
-    {me} events -f                      every state change, live
-    curl http://127.0.0.1:9700/v1/services   the same over the HTTP API (loopback)
+    {me} status                  every instance, and the endpoint's figures
+    {me} reverse-client{address} hello
+                                 olleh (instance N)
+    {me} reverse-client{address} --count 30
+                                 how 30 connections spread over the instances
+    {me} stop reverse:1          then --count again: no request fails
+    {me} scale reverse 5         two more instances, the others untouched
+    {me} events -f               every state change, live
+    curl http://{http}/v1/services
+                                 the same over the HTTP API (loopback)
   Ctrl-C stops every service, then steward. (API socket: {})",
         socket.display()
     );

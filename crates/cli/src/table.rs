@@ -87,14 +87,22 @@ fn render_endpoints(services: &[ServiceStatus]) -> String {
                 s.name.clone(),
                 listen,
                 e.mode.clone(),
-                if e.mode == "proxy" { e.balance.clone() } else { "kernel".into() },
+                if e.mode == "proxy" {
+                    e.balance.clone()
+                } else {
+                    "kernel".into()
+                },
                 e.accepted.to_string(),
                 e.active.to_string(),
                 e.refused.to_string(),
                 e.unavailable.to_string(),
                 e.failed_over.to_string(),
                 format!("{}/{}", bytes(e.bytes_in), bytes(e.bytes_out)),
-                if per.is_empty() { "-".into() } else { per.join(" ") },
+                if per.is_empty() {
+                    "-".into()
+                } else {
+                    per.join(" ")
+                },
             ]
         })
         .collect();
@@ -102,8 +110,17 @@ fn render_endpoints(services: &[ServiceStatus]) -> String {
         return String::new();
     }
     let headers = [
-        "ENDPOINT", "LISTEN", "MODE", "BALANCE", "CONNS", "OPEN", "REFUSED", "UNAVAILABLE",
-        "FAILED OVER", "IN/OUT", "PER INSTANCE",
+        "ENDPOINT",
+        "LISTEN",
+        "MODE",
+        "BALANCE",
+        "CONNS",
+        "OPEN",
+        "REFUSED",
+        "UNAVAILABLE",
+        "FAILED OVER",
+        "IN/OUT",
+        "PER INSTANCE",
     ];
     format!("\n{}", aligned(&headers, &rows))
 }

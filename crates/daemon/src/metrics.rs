@@ -151,13 +151,48 @@ fn endpoint_series(w: &mut Writer, services: &[ServiceStatus]) {
     }
     type Get = fn(&steward_proto::EndpointStatus) -> u64;
     let families: [(&str, &str, &str, Get); 7] = [
-        ("steward_endpoint_connections_total", "counter", "Connections the endpoint accepted.", |e| e.accepted),
-        ("steward_endpoint_active_connections", "gauge", "Connections open through the endpoint.", |e| e.active),
-        ("steward_endpoint_refused_total", "counter", "Connections refused by the endpoint's ACL.", |e| e.refused),
-        ("steward_endpoint_unavailable_total", "counter", "Connections closed because no instance could take them.", |e| e.unavailable),
-        ("steward_endpoint_failed_over_total", "counter", "Connection attempts an instance refused, retried on another.", |e| e.failed_over),
-        ("steward_endpoint_received_bytes_total", "counter", "Bytes from clients to instances.", |e| e.bytes_in),
-        ("steward_endpoint_sent_bytes_total", "counter", "Bytes from instances to clients.", |e| e.bytes_out),
+        (
+            "steward_endpoint_connections_total",
+            "counter",
+            "Connections the endpoint accepted.",
+            |e| e.accepted,
+        ),
+        (
+            "steward_endpoint_active_connections",
+            "gauge",
+            "Connections open through the endpoint.",
+            |e| e.active,
+        ),
+        (
+            "steward_endpoint_refused_total",
+            "counter",
+            "Connections refused by the endpoint's ACL.",
+            |e| e.refused,
+        ),
+        (
+            "steward_endpoint_unavailable_total",
+            "counter",
+            "Connections closed because no instance could take them.",
+            |e| e.unavailable,
+        ),
+        (
+            "steward_endpoint_failed_over_total",
+            "counter",
+            "Connection attempts an instance refused, retried on another.",
+            |e| e.failed_over,
+        ),
+        (
+            "steward_endpoint_received_bytes_total",
+            "counter",
+            "Bytes from clients to instances.",
+            |e| e.bytes_in,
+        ),
+        (
+            "steward_endpoint_sent_bytes_total",
+            "counter",
+            "Bytes from instances to clients.",
+            |e| e.bytes_out,
+        ),
     ];
     for (name, kind, help, get) in families {
         w.family(name, kind, help);
@@ -167,10 +202,30 @@ fn endpoint_series(w: &mut Writer, services: &[ServiceStatus]) {
     }
     type GetInstance = fn(&steward_proto::EndpointInstance) -> u64;
     let families: [(&str, &str, &str, GetInstance); 4] = [
-        ("steward_endpoint_instance_connections_total", "counter", "Connections relayed to the instance.", |i| i.connections),
-        ("steward_endpoint_instance_active_connections", "gauge", "Connections open to the instance.", |i| i.active),
-        ("steward_endpoint_instance_failed_total", "counter", "Connection attempts the instance refused.", |i| i.failed),
-        ("steward_endpoint_instance_takes_connections", "gauge", "1 while new connections may go to the instance.", |i| u64::from(i.takes_connections)),
+        (
+            "steward_endpoint_instance_connections_total",
+            "counter",
+            "Connections relayed to the instance.",
+            |i| i.connections,
+        ),
+        (
+            "steward_endpoint_instance_active_connections",
+            "gauge",
+            "Connections open to the instance.",
+            |i| i.active,
+        ),
+        (
+            "steward_endpoint_instance_failed_total",
+            "counter",
+            "Connection attempts the instance refused.",
+            |i| i.failed,
+        ),
+        (
+            "steward_endpoint_instance_takes_connections",
+            "gauge",
+            "1 while new connections may go to the instance.",
+            |i| u64::from(i.takes_connections),
+        ),
     ];
     for (name, kind, help, get) in families {
         if endpoints.iter().all(|(_, e)| e.instances.is_empty()) {

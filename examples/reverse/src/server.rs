@@ -275,7 +275,8 @@ async fn accept(listener: &TokioListener) -> std::io::Result<Conn> {
     })
 }
 
-/// Answers requests until the client closes, or until stop once no request is half read.
+/// Answers requests until the client closes, or until stop once no request is half read
+/// and at least one was answered.
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     shared: Arc<Shared>,
@@ -285,8 +286,12 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     let (reader, mut writer) = tokio::io::split(stream);
     let mut reader = BufReader::new(reader);
     let mut buf = Vec::new();
+    // A connection not yet answered is waited for even at stop: its client has most
+    // likely sent (or is sending) its request, and a shared socket (socket mode) may have
+    // handed it over just as the stop came. The drain deadline bounds the wait.
+    let mut answered = false;
     loop {
-        let read = if buf.is_empty() {
+        let read = if buf.is_empty() && answered {
             if stop.is_stopped() {
                 return;
             }
@@ -317,5 +322,6 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             return;
         }
         shared.served.fetch_add(1, Ordering::Relaxed);
+        answered = true;
     }
 }

@@ -465,13 +465,19 @@ fn the_built_in_demo_runs_without_a_config_file_and_has_none_to_reload() {
     let front = free_port();
     let mut d = Daemon::prepare("")
         .with_env("STEWARD_DEMO_HTTP", format!("127.0.0.1:{http}").into())
-        .with_env("STEWARD_DEMO_ENDPOINT", format!("tcp:127.0.0.1:{front}").into())
+        .with_env(
+            "STEWARD_DEMO_ENDPOINT",
+            format!("tcp:127.0.0.1:{front}").into(),
+        )
         .spawn_demo();
     // Three reverse instances behind the endpoint, and the HTTP API on loopback.
     d.wait_for("the demo's instances running", |all| {
         let rev = all.iter().find(|s| s.name == "reverse")?;
         (rev.instances.len() == 3
-            && rev.instances.iter().all(|i| i.state == steward_proto::State::Running))
+            && rev
+                .instances
+                .iter()
+                .all(|i| i.state == steward_proto::State::Running))
         .then_some(())
     });
     let address = format!("tcp:127.0.0.1:{front}");
@@ -481,13 +487,22 @@ fn the_built_in_demo_runs_without_a_config_file_and_has_none_to_reload() {
     for i in 0..3 {
         assert!(out.contains(&format!("instance {i}: 3")), "{out}");
     }
+    use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", http)).unwrap();
-    write!(s, "GET /v1/services HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET /v1/services HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.contains("\"reverse\""), "{text}");
-    assert!(d.log().contains("reverse-client hello"), "what to try is printed");
+    assert!(
+        d.log()
+            .contains(&format!("reverse-client --address {address} hello")),
+        "what to try is printed"
+    );
     let (code, body) = d.http("POST", "/v1/reload");
     assert_eq!(code, 409, "{body}");
     let out = d.cli(&["reload"]);
@@ -509,7 +524,12 @@ fn the_built_in_demo_runs_without_a_config_file_and_has_none_to_reload() {
         || d.log(),
     );
     d.ok(&["status"]);
-    let pids: Vec<u32> = d.status().iter().flat_map(|s| &s.instances).filter_map(|i| i.pid).collect();
+    let pids: Vec<u32> = d
+        .status()
+        .iter()
+        .flat_map(|s| &s.instances)
+        .filter_map(|i| i.pid)
+        .collect();
     assert!(
         d.signal_and_wait(nix::sys::signal::Signal::SIGTERM)
             .success()

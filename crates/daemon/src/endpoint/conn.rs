@@ -34,7 +34,11 @@ impl Conn {
 
     /// Runs `f` (a non-blocking call on the fd); a `WouldBlock` clears the readiness so
     /// the next [`Conn::ready`] waits for the kernel.
-    pub fn try_io<R>(&self, interest: Interest, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+    pub fn try_io<R>(
+        &self,
+        interest: Interest,
+        f: impl FnOnce() -> io::Result<R>,
+    ) -> io::Result<R> {
         match self {
             Conn::Tcp(s) => s.try_io(interest, f),
             Conn::Unix(s) => s.try_io(interest, f),

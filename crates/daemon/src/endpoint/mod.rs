@@ -171,7 +171,11 @@ impl Endpoints {
     fn open(&self, name: &str, spec: EndpointSpec) -> Endpoint {
         let bound = listen::bind(&spec);
         match &bound {
-            Ok(_) => info!("{name}: endpoint listening on {} ({} mode)", spec.listen, mode_str(spec.mode)),
+            Ok(_) => info!(
+                "{name}: endpoint listening on {} ({} mode)",
+                spec.listen,
+                mode_str(spec.mode)
+            ),
             Err(e) => warn!("{name}: endpoint {} not served: {e}", spec.listen),
         }
         let stats = Arc::new(Stats::default());
@@ -214,15 +218,14 @@ impl Endpoints {
         let Some(e) = self.map.get_mut(service) else {
             return;
         };
-        e.pool.send_if_modified(|pool| {
-            match pool.iter().position(|b| b.index == index) {
+        e.pool
+            .send_if_modified(|pool| match pool.iter().position(|b| b.index == index) {
                 Some(i) if pool[i].takes_connections != takes => {
                     Arc::make_mut(pool)[i].takes_connections = takes;
                     true
                 }
                 _ => false,
-            }
-        });
+            });
     }
 
     /// Reports [`Report::Drained`] once the instance has no connection open (or at once).
@@ -260,7 +263,12 @@ impl Endpoints {
     /// Gives instance `index` of `spec` what its endpoint hands it: its own address to
     /// listen on (proxy mode, in `STEWARD_LISTEN`, and `PORT` for TCP), or the endpoint's
     /// listening socket as fd 3 (socket mode, with `LISTEN_FDS`/`LISTEN_PID`/`LISTEN_FDNAMES`).
-    pub fn prepare(&self, spec: &ServiceSpec, index: u32, launch: &mut Launch) -> Result<(), String> {
+    pub fn prepare(
+        &self,
+        spec: &ServiceSpec,
+        index: u32,
+        launch: &mut Launch,
+    ) -> Result<(), String> {
         let Some(endpoint) = &spec.endpoint else {
             return Ok(());
         };
@@ -402,6 +410,9 @@ fn prepare_socket_dir(path: &Path, launch: &Launch) -> Result<(), String> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(format!("cannot remove the old socket {}: {e}", path.display())),
+        Err(e) => Err(format!(
+            "cannot remove the old socket {}: {e}",
+            path.display()
+        )),
     }
 }

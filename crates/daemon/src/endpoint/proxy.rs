@@ -206,7 +206,9 @@ async fn admit(
         let refusal = match core_endpoint::admit(Some(&acl), &caller) {
             Decision::Allowed => None,
             Decision::Denied(entry) => Some(format!("the entry `{entry}` refuses it")),
-            Decision::NotGranted => Some("no entry of the ACL grants both `read` and `write`".into()),
+            Decision::NotGranted => {
+                Some("no entry of the ACL grants both `read` and `write`".into())
+            }
         };
         if let Some(why) = refusal {
             open.0.refused.fetch_add(1, Ordering::Relaxed);
@@ -244,7 +246,10 @@ async fn forward(
                 Ok(Err(e)) => e.to_string(),
                 _ => "timed out".into(),
             };
-            debug!("connect to {} failed ({why}); trying another instance", backend.address);
+            debug!(
+                "connect to {} failed ({why}); trying another instance",
+                backend.address
+            );
             backend.stats.failed.fetch_add(1, Ordering::Relaxed);
             stats.failed_over.fetch_add(1, Ordering::Relaxed);
             drop(lease);
@@ -268,4 +273,3 @@ async fn forward(
     drop(lease);
     drop(route);
 }
-

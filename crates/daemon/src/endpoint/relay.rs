@@ -47,8 +47,15 @@ async fn pump(from: &Conn, to: &Conn, counters: Counters<'_>) -> io::Result<u64>
         // Fill the pipe from the source...
         from.ready(Interest::READABLE).await?;
         let filled = from.try_io(Interest::READABLE, || {
-            splice(from.as_fd(), None, &write_end, None, PIPE_SIZE as usize, flags)
-                .map_err(io::Error::from)
+            splice(
+                from.as_fd(),
+                None,
+                &write_end,
+                None,
+                PIPE_SIZE as usize,
+                flags,
+            )
+            .map_err(io::Error::from)
         });
         let mut in_pipe = match filled {
             Ok(0) => {

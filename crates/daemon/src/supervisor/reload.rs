@@ -328,7 +328,11 @@ impl Supervisor {
         let names = new.services.keys().cloned().collect();
         self.active.set(new, names);
         self.sync_endpoints();
-        let outcome = if plan.is_empty() { "unchanged" } else { "applied" };
+        let outcome = if plan.is_empty() {
+            "unchanged"
+        } else {
+            "applied"
+        };
         let sha = self.active.sha256.clone();
         let report = report("scale", outcome, Some(&sha), None, &[], Some(&plan));
         self.answer(report, Some(who), vec![(wait, reply)], keys);
@@ -552,7 +556,11 @@ impl Supervisor {
             .chain(self.reload_work.rolling.iter().map(|k| k.service.clone()))
             .collect();
         for key in may_stop {
-            let restart = self.reload_work.pending.get(&key).is_some_and(|p| p.restart.is_some());
+            let restart = self
+                .reload_work
+                .pending
+                .get(&key)
+                .is_some_and(|p| p.restart.is_some());
             if restart && self.is_rolling(&key.service) && !out.insert(key.service.clone()) {
                 continue;
             }
