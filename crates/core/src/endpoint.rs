@@ -70,12 +70,12 @@ impl Address {
 
 /// Where instance `index` (0-based) of `service` listens behind a proxy endpoint: the
 /// TCP `backend` address with its port moved up by the index, or else a Unix socket of its
-/// own in `runtime_dir/endpoints/SERVICE/`, reachable only through that directory.
+/// own in `state_dir/endpoints/SERVICE/`, reachable only through that directory.
 pub fn instance_address(
     endpoint: &EndpointSpec,
     service: &str,
     index: u32,
-    runtime_dir: &Path,
+    state_dir: &Path,
 ) -> Address {
     match endpoint.backend {
         Some(first) => {
@@ -83,14 +83,14 @@ pub fn instance_address(
             a.set_port(first.port().saturating_add(index as u16));
             Address::Tcp(a)
         }
-        None => Address::Unix(backend_dir(service, runtime_dir).join(format!("{index}.sock"))),
+        None => Address::Unix(backend_dir(service, state_dir).join(format!("{index}.sock"))),
     }
 }
 
 /// The directory of a service's instance sockets (made by the daemon, owned by the
 /// service's user, mode 0700).
-pub fn backend_dir(service: &str, runtime_dir: &Path) -> PathBuf {
-    runtime_dir.join("endpoints").join(service)
+pub fn backend_dir(service: &str, state_dir: &Path) -> PathBuf {
+    state_dir.join("endpoints").join(service)
 }
 
 /// Whether the instance may be handed a new connection: running and ready, not paused or

@@ -220,7 +220,7 @@ pub struct EndpointSpec {
     pub acl: Option<Acl>,
     /// Proxy mode: the first instance's TCP address (`backend = "tcp:127.0.0.1:7101"`);
     /// instance `i` listens on its port plus `i`. `None`: each instance listens on a Unix
-    /// socket of its own in steward's runtime directory.
+    /// socket of its own in `STATE_DIR/endpoints/SERVICE/`.
     pub backend: Option<SocketAddr>,
     /// A Unix `listen` socket's file mode and group (default 0666 and steward's group).
     pub socket_mode: Option<u32>,

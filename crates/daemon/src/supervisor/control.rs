@@ -233,7 +233,12 @@ impl Supervisor {
         let which = instance.map_or(String::new(), |i| format!(" for instance {i}"));
         info!("{service}: {action:?} requested by {who}{which}");
         let input = action.input();
-        for &(index, _) in &targets {
+        // A rolling service restarts one instance at a time, as a reload does: the first
+        // now, each next one once the one before runs again.
+        let rolling = matches!(action, Action::Restart)
+            && targets.len() > 1
+            && self.services.get(service).is_some_and(|rt| rt.spec.rolling);
+        for (n, &(index, _)) in targets.iter().enumerate() {
             // An operator's action stands: no automatic start follows it.
             let key = Key {
                 service: service.to_string(),
@@ -244,7 +249,14 @@ impl Supervisor {
             if !self.boot.is_done() {
                 self.held.insert(key.clone());
             }
+            if rolling && n > 0 {
+                self.reload_work.queue_restart(key);
+                continue;
+            }
             self.input(&key, input.clone());
+            if rolling {
+                self.reload_work.rolling_out(key);
+            }
         }
         Ok(targets)
     }

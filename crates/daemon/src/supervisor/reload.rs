@@ -130,6 +130,20 @@ impl Work {
         self.rolling.remove(key);
     }
 
+    /// A restart of a rolling service's instance, to be done in its turn.
+    pub(super) fn queue_restart(&mut self, key: Key) {
+        let pending = Pending {
+            restart: Some(false),
+            stop_sent: false,
+        };
+        self.pending.insert(key, pending);
+    }
+
+    /// The rolling service's instance is out for a restart: the next waits for it.
+    pub(super) fn rolling_out(&mut self, key: Key) {
+        self.rolling.insert(key);
+    }
+
     /// A shutdown stops everything; nothing is to be started again.
     pub(super) fn abandon(&mut self) {
         self.pending.retain(|_, p| p.restart.is_none());
