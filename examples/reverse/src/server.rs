@@ -275,8 +275,12 @@ async fn accept(listener: &TokioListener) -> std::io::Result<Conn> {
     })
 }
 
+/// How long a connection that has sent nothing yet may take to send its first request,
+/// once the service is stopping.
+const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(1);
+
 /// Answers requests until the client closes, or until stop once no request is half read
-/// and at least one was answered.
+/// (a connection not answered yet gets [`FIRST_REQUEST_GRACE`] for its first).
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     shared: Arc<Shared>,
@@ -286,19 +290,28 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     let (reader, mut writer) = tokio::io::split(stream);
     let mut reader = BufReader::new(reader);
     let mut buf = Vec::new();
-    // A connection not yet answered is waited for even at stop: its client has most
-    // likely sent (or is sending) its request, and a shared socket (socket mode) may have
-    // handed it over just as the stop came. The drain deadline bounds the wait.
+    // A connection not yet answered gets a moment at stop for its first request: its
+    // client has most likely sent it already, and a shared socket (socket mode) may have
+    // handed the connection over just as the stop came.
     let mut answered = false;
     loop {
-        let read = if buf.is_empty() && answered {
+        let read = if buf.is_empty() {
             if stop.is_stopped() {
-                return;
-            }
-            tokio::select! {
-                read = read_request(&mut reader, &mut buf) => read,
-                // Idle at stop: close. Part of a request already read: finish it.
-                _ = stop.stopped() => continue,
+                if answered {
+                    return;
+                }
+                match tokio::time::timeout(FIRST_REQUEST_GRACE, read_request(&mut reader, &mut buf))
+                    .await
+                {
+                    Ok(read) => read,
+                    Err(_) => return,
+                }
+            } else {
+                tokio::select! {
+                    read = read_request(&mut reader, &mut buf) => read,
+                    // Idle at stop: close. Part of a request already read: finish it.
+                    _ = stop.stopped() => continue,
+                }
             }
         } else {
             read_request(&mut reader, &mut buf).await
