@@ -1797,6 +1797,7 @@ def w_endpoint(ctx, steward_why):
                 if state == "exited":
                     lines = [ln for ln in tail(sup.outfile, 30).splitlines() if ln.strip()]
                     why = next((ln for ln in lines if "endpoint" in ln), lines[-1] if lines else "")
+                    why = why[why.index("error:"):] if "error:" in why else why  # not the scratch path
                     steward_why = f"`steward up` exited with {sup.proc.returncode}: {why.strip()[:160]}"
                 else:
                     a = echoback_addresses(ctx)
@@ -1947,6 +1948,7 @@ def w_endpoint(ctx, steward_why):
             st = {}
             finish(ctx, sup, st)
             res["stop_s"] = st.get("stop_s")
+            res["probes_left_after_stop"] = st.get("probes_left_after_stop", 0)
             left = wait_until(lambda: not probe_pids(ctx.echoback), 5, 0.05)
             res["instances_left_after_stop"] = 0 if left else len(probe_pids(ctx.echoback))
         for pr in own:
@@ -2068,7 +2070,10 @@ def machine_info(ctx):
             commit = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], timeout=10).stdout.strip()
         except OSError:
             commit = ""
-        versions["steward"] = v + (f" (git {commit})" if commit else " (uncommitted tree)")
+        if os.environ.get("STEWARD_BIN"):  # built elsewhere: this tree's commit says nothing
+            versions["steward"] = v + f" (`STEWARD_BIN`={ctx.steward_bin})"
+        else:
+            versions["steward"] = v + (f" (git {commit})" if commit else " (uncommitted tree)")
     else:
         versions["steward"] = "not built"
     sv = os.path.join(WORK, "venv", "bin", "supervisord")
@@ -2536,6 +2541,10 @@ def report(ctx, R, info, versions):
                 erow(kind, f"{name}: failed requests/connections (all measurements)",
                      lambda x: str(x["errors"]) + (f" ({x['first_error'][:60]})" if x["errors"] and x.get("first_error") else "")),
             ]
+        if e.get("backends_by") == "steward":
+            rows.append(["instances left after `steward up` stopped", "", "",
+                         str(e.get("instances_left_after_stop")), "0",
+                         verdict(e.get("instances_left_after_stop") == 0)])
         why = av.get("steward")
         hv = e.get("haproxy_version") or "haproxy"
         note = (f"{e.get('instances', p.endpoint_instances)} instances of `bench/echoback.c` (one epoll thread each; "
