@@ -5,7 +5,8 @@ Normally started by bench/run.sh, which installs the peers, builds the probes an
 steward, creates the scratch directory and cleans up after us. Standard library only.
 
     bench.py --scratch DIR [--quick] [--only steward,supervisord,pm2]
-             [--workloads crash,kill,notify,many,large,reload,logs,fanout,acl] [--out FILE]
+             [--workloads crash,kill,notify,many,large,reload,logs,fanout,acl,endpoint]
+             [--out FILE]
     bench.py --reap --scratch DIR      # kill everything a run in DIR left behind
 
 Every process we start (daemons, probes, PM2's God daemon) either runs an executable
@@ -36,7 +37,7 @@ ROOT = os.path.dirname(HERE)
 WORK = os.path.join(HERE, ".work")
 TOOLS = ["steward", "supervisord", "pm2"]
 # The workloads, in the order a run does them (--workloads selects some).
-WORKLOADS = ["crash", "kill", "notify", "many", "large", "reload", "logs", "fanout", "acl"]
+WORKLOADS = ["crash", "kill", "notify", "many", "large", "reload", "logs", "fanout", "acl", "endpoint"]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 T_START = time.monotonic()
@@ -94,6 +95,16 @@ class Params:
         self.acl_entries = 20
         self.acl_s = 2 if quick else 5  # per measurement
         self.acl_rounds = 2 if quick else 5  # each round measures both, in turn
+        # Endpoints: direct vs HAProxy vs steward's proxy, over TCP and Unix sockets.
+        self.endpoint_instances = 3
+        self.endpoint_port = 17000  # steward's TCP listen; HAProxy's is +1
+        self.endpoint_backend_port = 17101  # the instances' own TCP ports: +0, +1, +2
+        self.endpoint_concurrency = 8
+        self.endpoint_s = 1 if quick else 3  # per connections/requests measurement
+        self.endpoint_bulk = (256 << 20) if quick else (1 << 30)
+        self.endpoint_reps = 1 if quick else 3  # each measures every setup, order alternated
+        self.endpoint_ready_s = 20  # for instances and proxies to answer
+        self.endpoint_limit_s = 240 if quick else 900  # all measurements together
 
 
 # ----------------------------------------------------------------------------------------
@@ -413,6 +424,8 @@ class Steward(Supervisor):
         self.supervisor_extra = list(supervisor_extra)  # more lines for [supervisor]
         self.control_extra = []  # more lines for [control]
         self.env_of = {}  # service name -> {VAR: value}, for `env = {...}`
+        self.tables_of = {}  # service name -> lines of its sub-tables ([service.NAME.endpoint])
+        self.backoff = 'backoff = { max = "0s" }'  # None: steward's default backoff
         # conf_dir: a directory of its own for the config file (steward watches the file's
         # directory, which must not be where its own output goes).
         cdir = os.path.join(self.dir, conf_dir) if conf_dir else self.dir
@@ -429,13 +442,14 @@ class Steward(Supervisor):
             lines += [f"[service.{name}]",
                       "command = [" + ", ".join(q(a) for a in argv) + "]",
                       f"instances = {self.instances}",
-                      f"restart = {q(self.restart)}",
-                      'backoff = { max = "0s" }',
-                      'stop_timeout = "5s"'] + self.extra
+                      f"restart = {q(self.restart)}"] + ([self.backoff] if self.backoff else []) + \
+                     ['stop_timeout = "5s"'] + self.extra
             env = self.env_of.get(name)
             if env:
                 lines.append("env = { " + ", ".join(f"{k} = {q(v)}" for k, v in env.items()) + " }")
             lines.append("")
+            if name in self.tables_of:
+                lines += self.tables_of[name] + [""]
         return "\n".join(lines)
 
     def write_config(self):
@@ -653,7 +667,9 @@ class Ctx:
         self.restartfloor = os.path.join(bindir, "restartfloor")
         self.notifyfloor = os.path.join(bindir, "notifyfloor")
         self.reqrate = os.path.join(bindir, "reqrate")
-        for name in ("probe", "spawnfloor", "restartfloor", "notifyfloor", "reqrate"):
+        self.echoback = os.path.join(bindir, "echoback")
+        self.endpointload = os.path.join(bindir, "endpointload")
+        for name in ("probe", "spawnfloor", "restartfloor", "notifyfloor", "reqrate", "echoback", "endpointload"):
             shutil.copy2(os.path.join(WORK, "bin", name), os.path.join(bindir, name))
         self.steward_cgroups = None  # what `steward up` said about cgroups, first run
         self.logs = os.path.join(self.scratch, "logs")
@@ -1589,6 +1605,368 @@ def w_acl(ctx, tool):
     return res
 
 
+# ----------------------------------------------------------------------------------------
+# Endpoints: steward's proxy against HAProxy and a direct connection
+
+
+ENDPOINT_SETUPS = ["direct", "haproxy", "steward"]
+ENDPOINT_METRICS = [  # key, concurrency (None: the parameter), endpointload mode
+    ("conn", None, "conn"), ("req", None, "req"), ("lat", 1, "req"), ("bulk", 1, "bulk")]
+
+
+def echo_once(addr, timeout=1.0):
+    """One line to an echo server at addr (unix:/path or tcp:IP:PORT); True if it came back."""
+    try:
+        if addr.startswith("unix:"):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            target = addr[5:]
+        else:
+            host, _, port = addr[4:].rpartition(":")
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            target = (host, int(port))
+        with s:
+            s.settimeout(timeout)
+            s.connect(target)
+            s.sendall(b"bench ping\n")
+            got = b""
+            for _ in range(16):
+                chunk = s.recv(64)
+                if not chunk:
+                    break
+                got += chunk
+                if got.endswith(b"\n"):
+                    break
+            return got == b"bench ping\n"
+    except OSError:
+        return False
+
+
+def port_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def echoback_addresses(ctx):
+    """STEWARD_LISTEN of every running echoback (ours: the scratch copy), by transport."""
+    out = {"tcp": [], "unix": []}
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or exe_of(int(name)) != ctx.echoback:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+        except OSError:
+            continue
+        a = env.get(b"STEWARD_LISTEN", b"").decode(errors="replace")
+        if a.startswith("tcp:"):
+            out["tcp"].append((a, int(name)))
+        elif a.startswith("unix:"):
+            out["unix"].append((a, int(name)))
+    for k in out:
+        # Instance order: TCP by port; Unix by path (steward names them after the instance).
+        out[k].sort(key=lambda x: (int(x[0].rpartition(":")[2]) if k == "tcp" else 0, x[0]))
+    return out
+
+
+def haproxy_version():
+    exe = shutil.which("haproxy")
+    if not exe:
+        return None
+    try:
+        p = run([exe, "-v"], timeout=10)
+        first = (p.stdout or p.stderr).strip().splitlines()[0]
+        return " ".join(first.split()[:3])  # "HAProxy version 2.6.12-1+deb12u4"
+    except (OSError, subprocess.TimeoutExpired, IndexError):
+        return "haproxy (version unknown)"
+
+
+class HAProxy:
+    """HAProxy in front of the same instances: mode tcp, round-robin, 2 threads, a TCP and a
+    Unix frontend. Foreground (-db), config in the scratch dir, stopped at the end."""
+
+    def __init__(self, ctx, tcp_front, unix_front, backends):
+        self.ctx = ctx
+        self.dir = os.path.join(ctx.scratch, "haproxy")
+        os.makedirs(self.dir, exist_ok=True)
+        self.conf = os.path.join(self.dir, "haproxy.cfg")
+        self.outfile = os.path.join(self.dir, "haproxy.out")
+        self.tcp_front, self.unix_front = tcp_front, unix_front
+        self.proc = None
+        L = ["global", "    nbthread 2", "    maxconn 4000", "",
+             "defaults", "    mode tcp", "    balance roundrobin", "    option splice-auto",
+             "    timeout connect 5s", "    timeout client 60s", "    timeout server 60s", ""]
+        host, _, port = tcp_front[4:].rpartition(":")
+        L += ["frontend ft_tcp", f"    bind {host}:{port}", "    default_backend bk_tcp", "",
+              "frontend ft_unix", f"    bind {unix_front[5:]}", "    default_backend bk_unix", ""]
+        for kind in ("tcp", "unix"):
+            L.append(f"backend bk_{kind}")
+            for i, a in enumerate(backends[kind]):
+                L.append(f"    server {kind}{i} {a[4:] if kind == 'tcp' else a[5:]}")
+            L.append("")
+        with open(self.conf, "w") as f:
+            f.write("\n".join(L))
+
+    def start(self):
+        exe = shutil.which("haproxy")
+        p = run([exe, "-c", "-f", self.conf], timeout=30, env=self.ctx.base_env)
+        if p.returncode != 0:
+            raise RuntimeError(f"haproxy -c: {(p.stdout + p.stderr).strip()[-300:]}")
+        out = open(self.outfile, "ab")
+        self.proc = subprocess.Popen([exe, "-db", "-f", self.conf], stdin=subprocess.DEVNULL,
+                                     stdout=out, stderr=out, env=self.ctx.base_env, cwd=self.dir,
+                                     start_new_session=True)
+        out.close()
+        self.ctx.popens.append(self.proc)
+        ok = wait_until(lambda: self.proc.poll() is not None or
+                        (echo_once(self.tcp_front) and echo_once(self.unix_front)),
+                        self.ctx.params.endpoint_ready_s, 0.05)
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"haproxy exited with {self.proc.returncode}: {tail(self.outfile, 5)}")
+        if not ok:
+            raise RuntimeError("haproxy's frontends did not answer")
+
+    def pid(self):
+        return self.proc.pid if self.proc and self.proc.poll() is None else None
+
+    def stop(self):
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)  # haproxy: SIGTERM is the fast stop
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def w_endpoint(ctx, steward_why):
+    """One run, the same instances: a client straight to one instance, through HAProxy, and
+    through steward's endpoint (proxy mode), over TCP and over Unix sockets. steward_why: why
+    steward's proxy is not measured (None: try it)."""
+    p = ctx.params
+    n = p.endpoint_instances
+    front = os.path.join(ctx.scratch, "fronts")
+    os.makedirs(front, exist_ok=True)
+    fronts = {
+        "steward": {"tcp": f"tcp:127.0.0.1:{p.endpoint_port}", "unix": f"unix:{front}/steward.sock"},
+        "haproxy": {"tcp": f"tcp:127.0.0.1:{p.endpoint_port + 1}", "unix": f"unix:{front}/haproxy.sock"},
+    }
+    ports = [p.endpoint_port, p.endpoint_port + 1] + [p.endpoint_backend_port + i for i in range(n)]
+    busy = [x for x in ports if not port_free(x)]
+    if busy:
+        raise RuntimeError(f"TCP port(s) {busy} in use on 127.0.0.1")
+    res = {"instances": n, "concurrency": p.endpoint_concurrency, "seconds": p.endpoint_s,
+           "bulk_bytes": p.endpoint_bulk, "reps": p.endpoint_reps, "fronts": fronts,
+           "available": {"direct": None}, "haproxy_version": haproxy_version()}
+    sup = hap = None
+    own = []  # backends we started ourselves when steward could not
+    try:
+        # 1. steward runs the instances, each on its own address, behind its two endpoints.
+        if steward_why is None:
+            services = [("echo_tcp", [ctx.echoback]), ("echo_unix", [ctx.echoback])]
+            sup = make(ctx, "steward", "endpoint", services, instances=n)
+            sup.backoff = None  # an instance that can't start must not spin: steward's default
+            common = ['mode = "proxy"', 'balance = "round-robin"']
+            sup.tables_of = {
+                "echo_tcp": ["[service.echo_tcp.endpoint]", f"listen = {json.dumps(fronts['steward']['tcp'])}"]
+                + common + [f'backend = "tcp:127.0.0.1:{p.endpoint_backend_port}"'],
+                "echo_unix": ["[service.echo_unix.endpoint]", f"listen = {json.dumps(fronts['steward']['unix'])}"]
+                + common,
+            }
+            sup.write_config()
+            sup.launch()
+
+            def up():
+                if sup.proc.poll() is not None:
+                    return "exited"
+                a = echoback_addresses(ctx)
+                if len(a["tcp"]) == n and len(a["unix"]) == n and all(echo_once(x) for x, _ in a["tcp"] + a["unix"]) \
+                        and all(echo_once(fronts["steward"][k]) for k in ("tcp", "unix")):
+                    return "up"
+                return None
+
+            state = wait_until(up, p.endpoint_ready_s, 0.1)
+            if state == "up":
+                res["available"]["steward"] = None
+            else:
+                if state == "exited":
+                    lines = [ln for ln in tail(sup.outfile, 30).splitlines() if ln.strip()]
+                    why = next((ln for ln in lines if "endpoint" in ln), lines[-1] if lines else "")
+                    why = why[why.index("error:"):] if "error:" in why else why  # not the scratch path
+                    steward_why = f"`steward up` exited with {sup.proc.returncode}: {why.strip()[:160]}"
+                else:
+                    a = echoback_addresses(ctx)
+                    steward_why = (f"endpoints did not answer within {p.endpoint_ready_s} s "
+                                   f"({len(a['tcp'])} TCP and {len(a['unix'])} Unix instances had an address)")
+                log(f"endpoint: steward not available: {steward_why}")
+                finish(ctx, sup, {})
+                sup = None
+        if steward_why is not None:
+            res["available"]["steward"] = steward_why
+            # 1'. Without steward's proxy, the bench runs the same instances itself.
+            for i in range(n):
+                for kind, addr in (("tcp", f"tcp:127.0.0.1:{p.endpoint_backend_port + i}"),
+                                   ("unix", f"unix:{front}/echo-{i}.sock")):
+                    env = dict(ctx.base_env, STEWARD_LISTEN=addr)
+                    if kind == "tcp":
+                        env["PORT"] = str(p.endpoint_backend_port + i)
+                    out = open(os.path.join(front, f"echo-{kind}-{i}.out"), "ab")
+                    pr = subprocess.Popen([ctx.echoback], stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                          env=env, start_new_session=True)
+                    out.close()
+                    ctx.popens.append(pr)
+                    own.append(pr)
+            if not wait_until(lambda: all(echo_once(x) for k in ("tcp", "unix")
+                                          for x, _ in echoback_addresses(ctx)[k]) and
+                              all(len(v) == n for v in echoback_addresses(ctx).values()), p.endpoint_ready_s, 0.05):
+                raise RuntimeError("the echo backends did not answer")
+        addrs = echoback_addresses(ctx)
+        res["backends"] = {k: [a for a, _ in v] for k, v in addrs.items()}
+        res["backends_by"] = "steward" if sup else "the bench"
+        direct = {k: addrs[k][0][0] for k in ("tcp", "unix")}
+        direct_pid = {k: addrs[k][0][1] for k in ("tcp", "unix")}
+
+        # 2. HAProxy in front of the same instances.
+        if not shutil.which("haproxy"):
+            res["available"]["haproxy"] = "haproxy not installed (apt-get install haproxy failed?)"
+        else:
+            try:
+                hap = HAProxy(ctx, fronts["haproxy"]["tcp"], fronts["haproxy"]["unix"], res["backends"])
+                hap.start()
+                res["available"]["haproxy"] = None
+            except Exception as e:  # noqa: BLE001 - direct (and steward) are still measured
+                res["available"]["haproxy"] = str(e)[:200]
+                log(f"endpoint: haproxy not available: {e}")
+                if hap:
+                    hap.stop()
+                hap = None
+
+        target = {"direct": direct, "haproxy": fronts["haproxy"], "steward": fronts["steward"]}
+        proxy_pid = {"direct": lambda k: direct_pid[k], "haproxy": lambda k: hap.pid(),
+                     "steward": lambda k: sup.daemon_pid()}
+        setups = [s for s in ENDPOINT_SETUPS if res["available"].get(s) is None]
+        runs = {k: {s: {m: [] for m, _, _ in ENDPOINT_METRICS} for s in setups} for k in ("tcp", "unix")}
+        res["runs"] = runs
+
+        def measure(s, kind, key, conc, mode):
+            argv = [ctx.endpointload, mode, target[s][kind], "-c", str(conc)]
+            if mode == "bulk":
+                argv += ["-n", str(p.endpoint_bulk)]
+            else:
+                argv += ["-t", str(p.endpoint_s)]
+            pid = proxy_pid[s](kind)
+            cpu0 = cpu_ns_schedstat(pid) if pid else None
+            try:
+                pr = run(argv, timeout=(150 if mode == "bulk" else p.endpoint_s + 60), env=ctx.base_env)
+            except subprocess.TimeoutExpired:
+                return {"error": "endpointload timed out"}
+            cpu1 = cpu_ns_schedstat(pid) if pid else None
+            try:
+                d = json.loads(pr.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                return {"error": f"endpointload exited {pr.returncode}: {pr.stderr.strip()[-200:]}"}
+            if cpu0 is not None and cpu1 is not None:
+                d["cpu_ns"] = cpu1 - cpu0  # the proxy's (direct: the one instance's) on-CPU time
+            if pr.returncode != 0 and "error" not in d:
+                d["error"] = d.get("first_error") or f"exit {pr.returncode}"
+            return d
+
+        deadline = time.monotonic() + p.endpoint_limit_s
+        t_begin = time.monotonic()
+        for rep in range(p.endpoint_reps):
+            order = setups if rep % 2 == 0 else setups[::-1]  # ABC CBA ABC: drift weighs on all alike
+            for kind in ("tcp", "unix"):
+                for key, conc, mode in ENDPOINT_METRICS:
+                    for s in order:
+                        if time.monotonic() > deadline:
+                            res["limited"] = True
+                            break
+                        if s == "haproxy" and hap.proc.poll() is not None:
+                            runs[kind][s][key].append({"error": "haproxy exited"})
+                            continue
+                        if s == "steward" and sup:
+                            sup.check_alive()
+                        d = measure(s, kind, key, conc or p.endpoint_concurrency, mode)
+                        runs[kind][s][key].append(d)
+                        brief = d.get("per_s", d.get("mb_per_s"))
+                        log(f"endpoint: rep {rep + 1} {kind} {key:4} {s:8} {brief} "
+                            f"p50 {d.get('p50_us', '-')} errors {d.get('errors', d.get('error'))}")
+        res["measure_s"] = round(time.monotonic() - t_begin, 1)
+
+        # 3. Medians over the repetitions, and the figures the targets speak of.
+        summary = {}
+        for kind in ("tcp", "unix"):
+            for s in setups:
+                r = runs[kind][s]
+                ok = lambda key: [d for d in r[key] if "error" not in d]  # noqa: E731
+                errors = sum(d.get("errors", 0) + (1 if "error" in d else 0) for key in r for d in r[key])
+                first = next((d.get("error") or d.get("first_error") for key in r for d in r[key]
+                              if d.get("error") or d.get("first_error")), None)
+                cpu_req = [d["cpu_ns"] / 1000 / d["count"] for d in ok("req") if d.get("cpu_ns") is not None and d.get("count")]
+                cpu_mb = [d["cpu_ns"] / 1e6 / (d["bytes"] / 1e6 / 1000) for d in ok("bulk")
+                          if d.get("cpu_ns") is not None and d.get("bytes")]  # ms of CPU per GB
+                busy = [d["cpu_ns"] / 1e9 / d["seconds"] * 100 for d in ok("req") if d.get("cpu_ns") is not None]
+                summary.setdefault(kind, {})[s] = {
+                    "conn_per_s": pct([d["per_s"] for d in ok("conn")], 50),
+                    "conn_p50_us": pct([d["p50_us"] for d in ok("conn")], 50),
+                    "req_per_s": pct([d["per_s"] for d in ok("req")], 50),
+                    "req_p50_us": pct([d["p50_us"] for d in ok("req")], 50),
+                    "lat_p50_us": pct([d["p50_us"] for d in ok("lat")], 50),
+                    "lat_p99_us": pct([d["p99_us"] for d in ok("lat")], 50),
+                    "lat_per_s": pct([d["per_s"] for d in ok("lat")], 50),
+                    "bulk_mb_per_s": pct([d["mb_per_s"] for d in ok("bulk")], 50),
+                    "cpu_us_per_req": pct(cpu_req, 50),
+                    "cpu_ms_per_gb": pct(cpu_mb, 50),
+                    "busy_pct": pct(busy, 50),
+                    "errors": errors, "first_error": first,
+                }
+            d = summary[kind].get("direct") or {}
+            for s in setups[1:]:
+                x = summary[kind][s]
+                if x["lat_p50_us"] is not None and d.get("lat_p50_us") is not None:
+                    x["added_p50_us"] = round(x["lat_p50_us"] - d["lat_p50_us"], 2)
+                if x["bulk_mb_per_s"] and d.get("bulk_mb_per_s"):
+                    x["bulk_vs_direct"] = round(x["bulk_mb_per_s"] / d["bulk_mb_per_s"], 3)
+            h = summary[kind].get("haproxy") or {}
+            st = summary[kind].get("steward")
+            if st and st["req_per_s"] and h.get("req_per_s"):
+                st["req_vs_haproxy"] = round(st["req_per_s"] / h["req_per_s"], 3)
+            if st and st["conn_per_s"] and h.get("conn_per_s"):
+                st["conn_vs_haproxy"] = round(st["conn_per_s"] / h["conn_per_s"], 3)
+        res["summary"] = summary
+        if "steward" in setups:
+            res["steward_errors"] = sum(summary[k]["steward"]["errors"] for k in summary)
+    finally:
+        if hap:
+            hap.stop()
+        if sup:
+            st = {}
+            finish(ctx, sup, st)
+            res["stop_s"] = st.get("stop_s")
+            res["probes_left_after_stop"] = st.get("probes_left_after_stop", 0)
+            left = wait_until(lambda: not probe_pids(ctx.echoback), 5, 0.05)
+            res["instances_left_after_stop"] = 0 if left else len(probe_pids(ctx.echoback))
+        for pr in own:
+            if pr.poll() is None:
+                pr.terminate()
+        for pr in own:
+            try:
+                pr.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pr.kill()
+                pr.wait(timeout=5)
+        left = probe_pids(ctx.echoback)
+        if left:
+            log(f"endpoint: {len(left)} echo backend(s) left; SIGKILL")
+            kill_pids(left)
+    return res
+
+
 def spawn_floor(ctx, n, mode, reps):
     vals, outs = [], []
     for i in range(reps):
@@ -1692,7 +2070,10 @@ def machine_info(ctx):
             commit = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], timeout=10).stdout.strip()
         except OSError:
             commit = ""
-        versions["steward"] = v + (f" (git {commit})" if commit else " (uncommitted tree)")
+        if os.environ.get("STEWARD_BIN"):  # built elsewhere: this tree's commit says nothing
+            versions["steward"] = v + f" (`STEWARD_BIN`={ctx.steward_bin})"
+        else:
+            versions["steward"] = v + (f" (git {commit})" if commit else " (uncommitted tree)")
     else:
         versions["steward"] = "not built"
     sv = os.path.join(WORK, "venv", "bin", "supervisord")
@@ -2106,6 +2487,94 @@ def report(ctx, R, info, versions):
               "steward's CPU per request. steward only: supervisord and PM2 have no ACL to compare.",
               columns=["steward"])
 
+    e = g("endpoint", "steward") or {}
+    if "endpoint" in R.get("workloads", []):
+        av = e.get("available") or {}
+        sm = e.get("summary") or {}
+        ecols = ["direct", "HAProxy", "steward"]
+
+        def ecell(kind, s, fn):
+            if "error" in e or "skipped" in e:
+                return cell(e, lambda r: None)
+            if av.get(s) is not None:
+                return "not available" if s == "steward" else "skipped"
+            x = (sm.get(kind) or {}).get(s)
+            if not x:
+                return "—"
+            try:
+                v = fn(x)
+            except (KeyError, TypeError):
+                v = None
+            return "—" if v is None else v
+
+        def erow(kind, label, fn, target="", ok=None, direct=True):
+            cells = [ecell(kind, s, fn) if (s != "direct" or direct) else "" for s in ENDPOINT_SETUPS]
+            return [label] + cells + [target, verdict(ok) if target else ""]
+
+        def stv(kind, key):
+            return ((sm.get(kind) or {}).get("steward") or {}).get(key)
+
+        rows = []
+        nbulk = e.get("bulk_bytes", p.endpoint_bulk)
+        bulk_label = f"{nbulk / (1 << 30):g} GiB" if nbulk >= 1 << 30 else f"{nbulk >> 20} MiB"
+        for kind, name in (("tcp", "TCP"), ("unix", "Unix")):
+            st = (sm.get(kind) or {}).get("steward")
+            ok_req = None if not st or stv(kind, "req_vs_haproxy") is None else stv(kind, "req_vs_haproxy") >= 1
+            ok_lat = None if not st or stv(kind, "added_p50_us") is None else stv(kind, "added_p50_us") < 50
+            ok_bulk = None if not st or stv(kind, "bulk_vs_direct") is None else stv(kind, "bulk_vs_direct") >= 0.9
+            c = e.get("concurrency", p.endpoint_concurrency)
+            rows += [
+                erow(kind, f"{name}: connections/s (c={c}, connect + 32-byte line + echo + close)",
+                     lambda x: f"{x['conn_per_s']:,.0f}"),
+                erow(kind, f"{name}: requests/s (c={c}, kept-alive connections)",
+                     lambda x: f"{x['req_per_s']:,.0f}", "≥ HAProxy", ok_req),
+                erow(kind, f"{name}: request latency at c=1, p50 / p99",
+                     lambda x: f"{x['lat_p50_us']:.1f} / {x['lat_p99_us']:.0f} µs"),
+                erow(kind, f"{name}: added p50 latency vs direct (c=1)",
+                     lambda x: f"{x['added_p50_us']:+.1f} µs", "< 50 µs", ok_lat, direct=False),
+                erow(kind, f"{name}: bulk, {bulk_label} through one connection",
+                     lambda x: f"{x['bulk_mb_per_s']:,.0f} MB/s"),
+                erow(kind, f"{name}: bulk vs direct",
+                     lambda x: f"{x['bulk_vs_direct']:.2f}×", "≥ 0.9×", ok_bulk, direct=False),
+                erow(kind, f"{name}: CPU per request at c={c}: the proxy's (direct: the instance's)",
+                     lambda x: f"{x['cpu_us_per_req']:.1f} µs"),
+                erow(kind, f"{name}: failed requests/connections (all measurements)",
+                     lambda x: str(x["errors"]) + (f" ({x['first_error'][:60]})" if x["errors"] and x.get("first_error") else "")),
+            ]
+        if e.get("backends_by") == "steward":
+            rows.append(["instances left after `steward up` stopped", "", "",
+                         str(e.get("instances_left_after_stop")), "0",
+                         verdict(e.get("instances_left_after_stop") == 0)])
+        why = av.get("steward")
+        hv = e.get("haproxy_version") or "haproxy"
+        note = (f"{e.get('instances', p.endpoint_instances)} instances of `bench/echoback.c` (one epoll thread each; "
+                "a line is echoed back, `BULK n` streams n bytes) answer on their own addresses: TCP "
+                f"127.0.0.1:{p.endpoint_backend_port}+i, and Unix sockets. **direct**: `bench/endpointload.c` "
+                "connects to instance 0 alone. **HAProxy** "
+                f"({hv}; `mode tcp`, `balance roundrobin`, `nbthread 2`, `option splice-auto`, foreground) "
+                "and **steward** (`[service.NAME.endpoint]`, `mode = \"proxy\"`, `balance = \"round-robin\"`) "
+                "each have a TCP and a Unix frontend in front of the same instances: for TCP steward's endpoint "
+                f"sets `backend = \"tcp:127.0.0.1:{p.endpoint_backend_port}\"`, for Unix the instances keep "
+                "steward's default socket under its state dir, and HAProxy's backends are the addresses the "
+                "instances were given (`STEWARD_LISTEN` in /proc/PID/environ). The client runs on the same two "
+                "cores as the proxy and the instances, so every figure includes its cost. Connections and "
+                f"requests: {e.get('seconds', p.endpoint_s)} s per measurement, 32-byte lines; latency is per "
+                "request (CLOCK_MONOTONIC around each one), p50 at c=1 on one kept-alive connection. "
+                + (f"Medians of {e.get('reps', p.endpoint_reps)} repetitions; within each, every setup is measured "
+                   "in turn, the order reversed every other repetition (ABC CBA). "
+                   if e.get("reps", p.endpoint_reps) > 1 else "One repetition (quick run): no medians. ")
+                + "Targets: requests/s at least "
+                "HAProxy's, added p50 under 50 µs, bulk at least 0.9× direct, each over TCP and over Unix.")
+        if e.get("backends_by") == "the bench":
+            note += (" The instances were started by the bench, not by steward, "
+                     "with the same `STEWARD_LISTEN` steward would give them.")
+        if why:
+            note += f"\n\n**steward: not available ({why}).**"
+        if av.get("haproxy"):
+            note += f"\n\n**HAProxy: skipped ({av['haproxy']}).**"
+        table("12. Endpoints: steward's proxy vs HAProxy vs a direct connection", [], rows, note,
+              columns=ecols)
+
     # Extras: stop time, leftovers, notes
     rows = []
     for w, label in (("many", f"stop {n:,} services"), ("large", f"stop {big:,} services")):
@@ -2289,6 +2758,15 @@ def main():
                     attempt("fanout", t, lambda: w_fanout(ctx, t))
                 else:
                     R.setdefault("fanout", {})[t] = {"skipped": "no event stream", "no_equivalent": True}
+        # Endpoints: a direct connection and HAProxy are the reference points, measured even
+        # when steward's proxy is not there; supervisord and PM2 have no proxy.
+        if "endpoint" in sel:
+            why = None if "steward" in active else \
+                ((R.get("endpoint", {}).get("steward") or {}).get("skipped") or "not selected (--only)")
+            attempt("endpoint", "steward", lambda: w_endpoint(ctx, why))
+            for t in active:
+                if t != "steward":
+                    R.setdefault("endpoint", {})[t] = {"skipped": "no proxy", "no_equivalent": True}
     finally:
         left = reap(ctx.scratch)
         if left:
@@ -2326,6 +2804,10 @@ def main():
                 rc = 1
             if r.get("probes_left_after_stop"):
                 log(f"FAIL: steward {w}: {r['probes_left_after_stop']} probe(s) outlived `steward up`")
+                rc = 1
+            if w == "endpoint" and (r.get("steward_errors") or r.get("instances_left_after_stop")):
+                log(f"FAIL: steward endpoint: {r.get('steward_errors')} failed request(s), "
+                    f"{r.get('instances_left_after_stop')} instance(s) outlived `steward up`")
                 rc = 1
             if w == "logs" and "error" not in r and r.get("lost") != 0:
                 log(f"FAIL: steward logs: {r.get('lost')} byte(s) lost")

@@ -2,10 +2,11 @@
 # Benchmark steward against supervisord and PM2; writes docs/benchmarks.md.
 #
 #   bench/run.sh [--quick] [--only steward,supervisord,pm2] [--skip-install] [--skip-build]
-#                [--workloads crash,kill,notify,many,large,reload,logs,fanout,acl] [--out FILE]
+#                [--workloads crash,kill,notify,many,large,reload,logs,fanout,acl,endpoint]
+#                [--out FILE]
 #
 # Installs what it needs under bench/.work (supervisor in a venv, pm2 in a local npm
-# prefix, hyperfine via apt when missing), compiles the probes, builds steward
+# prefix, hyperfine and haproxy via apt when missing), compiles the probes, builds steward
 # (cargo build --release -p steward), then runs bench/bench.py with a fresh scratch
 # directory in /tmp. On exit, whatever way it ends, every process the run started is
 # killed and the scratch directory removed (BENCH_KEEP=1 keeps it).
@@ -61,6 +62,17 @@ main() {
                 say "no hyperfine; status latency will be timed in Python"
             fi
         fi
+        # HAProxy: the reference proxy of the endpoint workload (Debian's package).
+        if ! command -v haproxy >/dev/null 2>&1; then
+            if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+                say "installing haproxy (apt)"
+                export DEBIAN_FRONTEND=noninteractive
+                { apt-get install -y -q haproxy || { apt-get update -q && apt-get install -y -q haproxy; }; } >&2 \
+                    || say "haproxy not installable; the endpoint workload's HAProxy column will be skipped"
+            else
+                say "no haproxy; the endpoint workload's HAProxy column will be skipped"
+            fi
+        fi
     fi
 
     # --- probes -----------------------------------------------------------------------------
@@ -68,8 +80,8 @@ main() {
         local src=$HERE/$1.c out=$WORK/bin/$1
         if [[ ! -x $out || $src -nt $out ]]; then
             say "compiling $1"
-            gcc -O2 -static -Wall -o "$out" "$src" 2>/dev/null \
-                || { say "static link failed; linking $1 dynamically"; gcc -O2 -Wall -o "$out" "$src"; }
+            gcc -O2 -static -pthread -Wall -o "$out" "$src" 2>/dev/null \
+                || { say "static link failed; linking $1 dynamically"; gcc -O2 -pthread -Wall -o "$out" "$src"; }
         fi
     }
     build_c probe
@@ -77,6 +89,8 @@ main() {
     build_c restartfloor
     build_c notifyfloor
     build_c reqrate
+    build_c echoback
+    build_c endpointload
 
     # --- steward ----------------------------------------------------------------------------
     if want steward && [[ $SKIP_BUILD == 0 ]]; then
