@@ -500,6 +500,60 @@ mod tests {
         assert!(!text.contains("steward_instance_last_exit_code{service=\"db\""));
     }
 
+    fn with_endpoint() -> Vec<ServiceStatus> {
+        let mut doc = sample_doc();
+        let instance = |i: u32, takes: bool, connections: u64| steward_proto::EndpointInstance {
+            instance: i,
+            address: format!("unix:/s/{i}.sock"),
+            takes_connections: takes,
+            connections,
+            active: u64::from(i),
+            failed: 0,
+            bytes_in: 10,
+            bytes_out: 20,
+        };
+        doc[1].endpoint = Some(steward_proto::EndpointStatus {
+            listen: "tcp:127.0.0.1:7000".into(),
+            mode: "proxy".into(),
+            balance: "round-robin".into(),
+            listening: true,
+            error: None,
+            accepted: 12,
+            active: 1,
+            refused: 2,
+            unavailable: 3,
+            failed_over: 4,
+            bytes_in: 20,
+            bytes_out: 40,
+            instances: vec![instance(0, true, 7), instance(1, false, 5)],
+        });
+        doc
+    }
+
+    #[test]
+    fn endpoint_series() {
+        assert!(!render(&sample_doc(), None, "1").contains("steward_endpoint"));
+        let text = render(&with_endpoint(), None, "1");
+        let web = "service=\"web\",listen=\"tcp:127.0.0.1:7000\"";
+        for line in [
+            format!("steward_endpoint_connections_total{{{web}}} 12"),
+            format!("steward_endpoint_active_connections{{{web}}} 1"),
+            format!("steward_endpoint_refused_total{{{web}}} 2"),
+            format!("steward_endpoint_unavailable_total{{{web}}} 3"),
+            format!("steward_endpoint_failed_over_total{{{web}}} 4"),
+            format!("steward_endpoint_received_bytes_total{{{web}}} 20"),
+            format!("steward_endpoint_sent_bytes_total{{{web}}} 40"),
+            "steward_endpoint_instance_connections_total{service=\"web\",instance=\"0\"} 7".into(),
+            "steward_endpoint_instance_active_connections{service=\"web\",instance=\"1\"} 1".into(),
+            "steward_endpoint_instance_takes_connections{service=\"web\",instance=\"1\"} 0".into(),
+        ] {
+            assert!(
+                text.contains(&format!("{line}\n")),
+                "missing {line}:\n{text}"
+            );
+        }
+    }
+
     #[test]
     fn every_family_is_one_block_with_help_and_type() {
         let own = Own {
@@ -509,7 +563,7 @@ mod tests {
             max_fds: Some(1024),
             start_time_seconds: Some(1_763_712_000.25),
         };
-        let text = render(&sample_doc(), Some(&own), "1.2.3");
+        let text = render(&with_endpoint(), Some(&own), "1.2.3");
         let mut seen = std::collections::HashSet::new();
         let mut current = String::new();
         for line in text.lines() {

@@ -691,3 +691,48 @@ fn free_port_range(n: u16) -> u16 {
     }
     panic!("no {n} consecutive free ports");
 }
+
+#[test]
+fn a_reload_moves_the_endpoint_without_touching_the_instances() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = Daemon::start(&reverse(2, "", unix_listen()));
+    all_running(&d, 2);
+    let before = pids(&d);
+    let moved = "listen = \"unix:{dir}/moved.sock\"\nsocket_mode = \"0600\"";
+    d.replace_config(&reverse(2, "", moved));
+    let path = d.path("moved.sock");
+    poll(
+        "the endpoint to move",
+        || path.exists().then_some(()),
+        || d.log(),
+    );
+    assert!(ask(&path, "moved").unwrap().starts_with("devom (instance "));
+    assert!(!front(&d).exists(), "the old socket is gone");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // A new mode alone is applied to the socket file in place.
+    d.replace_config(&reverse(2, "", &moved.replace("0600", "0660")));
+    poll(
+        "the new mode",
+        || {
+            let mode = std::fs::metadata(&path).ok()?.permissions().mode() & 0o777;
+            (mode == 0o660).then_some(())
+        },
+        || d.log(),
+    );
+    // An address that cannot be bound now (taken) leaves the endpoint where it was.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    d.replace_config(&reverse(
+        2,
+        "",
+        &format!("listen = \"tcp:127.0.0.1:{port}\""),
+    ));
+    poll(
+        "the failed move to be logged",
+        || d.log().contains("the endpoint stays on").then_some(()),
+        || d.log(),
+    );
+    assert!(ask(&path, "still").unwrap().starts_with("llits (instance "));
+    assert_eq!(pids(&d), before, "no instance was restarted");
+}

@@ -8,6 +8,10 @@ use std::os::fd::{AsFd, BorrowedFd};
 use steward_core::config::{EndpointMode, EndpointSpec};
 use steward_core::endpoint::Address;
 
+/// A Unix endpoint's file mode without `socket_mode`: anyone may connect, and the ACL
+/// (if any) decides.
+pub const DEFAULT_MODE: u32 = 0o666;
+
 /// An endpoint's bound, listening socket.
 pub enum Bound {
     Tcp(std::net::TcpListener),
@@ -50,7 +54,7 @@ pub fn bind(spec: &EndpointSpec) -> Result<Bound, String> {
                 ),
                 None => None,
             };
-            let mode = spec.socket_mode.unwrap_or(0o666);
+            let mode = spec.socket_mode.unwrap_or(DEFAULT_MODE);
             let listener = crate::api::bind(path, mode, gid)
                 .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
             Bound::Unix(listener.into_std().map_err(|e| e.to_string())?)

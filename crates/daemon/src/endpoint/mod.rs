@@ -148,18 +148,46 @@ impl Endpoints {
             }
         }
         for (name, (spec, takes)) in wanted {
-            let rebind = self.map.get(&name).is_none_or(|e| {
-                e.spec.listen != spec.listen
-                    || e.spec.mode != spec.mode
-                    || e.spec.socket_mode != spec.socket_mode
-                    || e.spec.socket_group != spec.socket_group
-            });
-            if rebind {
-                if let Some(old) = self.map.remove(&name) {
-                    old.close();
+            match self.map.remove(&name) {
+                None => {
+                    let e = self.open(&name, spec.clone());
+                    self.map.insert(name.clone(), e);
                 }
-                let e = self.open(&name, spec.clone());
-                self.map.insert(name.clone(), e);
+                Some(old)
+                    if old.bound.is_err()
+                        || (old.spec.listen == spec.listen && old.spec.mode != spec.mode) =>
+                {
+                    // Not bound yet (a reload tries again), or the same address in
+                    // another mode, which must be free first.
+                    old.close();
+                    let e = self.open(&name, spec.clone());
+                    self.map.insert(name.clone(), e);
+                }
+                Some(old) if old.spec.listen != spec.listen => {
+                    // A new address is bound before the old one closes, so a bind that
+                    // fails (the port is taken) leaves the endpoint where it was.
+                    let new = self.open(&name, spec.clone());
+                    if new.bound.is_ok() || old.bound.is_err() {
+                        old.close();
+                        self.map.insert(name.clone(), new);
+                    } else {
+                        warn!(
+                            "{name}: the endpoint stays on {}, since {} cannot be bound",
+                            old.spec.listen, spec.listen
+                        );
+                        new.close();
+                        self.map.insert(name.clone(), old);
+                        continue;
+                    }
+                }
+                Some(old) => {
+                    if (old.spec.socket_mode, &old.spec.socket_group)
+                        != (spec.socket_mode, &spec.socket_group)
+                    {
+                        old.set_owner_and_mode(&name, &spec);
+                    }
+                    self.map.insert(name.clone(), old);
+                }
             }
             let e = self.map.get_mut(&name).expect("opened above");
             e.spec = spec.clone();
@@ -366,6 +394,23 @@ impl Endpoint {
             })
             .collect();
         self.pool.send_replace(Arc::new(pool));
+    }
+
+    /// A Unix socket's new group and mode, applied to the file in place.
+    fn set_owner_and_mode(&self, service: &str, spec: &EndpointSpec) {
+        let (Ok(_), Address::Unix(path)) = (&self.bound, &spec.listen) else {
+            return;
+        };
+        let gid = spec.socket_group.as_deref().and_then(|g| {
+            nix::unistd::Group::from_name(g)
+                .ok()
+                .flatten()
+                .map(|g| g.gid.as_raw())
+        });
+        let mode = spec.socket_mode.unwrap_or(listen::DEFAULT_MODE);
+        if let Err(e) = crate::api::set_owner_and_mode(path, mode, gid) {
+            warn!("{service}: cannot apply the endpoint's socket_mode and socket_group: {e}");
+        }
     }
 
     fn close(self) {

@@ -93,3 +93,159 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let _ = fcntl(&w, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
     Ok((r, w))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU64;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+    use super::*;
+
+    /// Bytes `0, 1, ... 250, 0, 1 ...`: a transfer that drops or repeats a chunk shows.
+    fn pattern(n: usize, offset: u8) -> Vec<u8> {
+        (0..n)
+            .map(|i| ((i % 251) as u8).wrapping_add(offset))
+            .collect()
+    }
+
+    /// Relays between `client_side` and `instance_side` while a client sends 3 MiB then
+    /// half-closes, and the instance reads it all, answers 1 MiB and closes.
+    async fn round_trip<C, I>(client: C, client_side: Conn, instance_side: Conn, instance: I)
+    where
+        C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+        I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let up = pattern(3 << 20, 0);
+        let down = pattern(1 << 20, 7);
+        let (ep_in, ep_out, i_in, i_out) = (
+            AtomicU64::new(0),
+            AtomicU64::new(0),
+            AtomicU64::new(0),
+            AtomicU64::new(0),
+        );
+        let server = {
+            let (up, down) = (up.clone(), down.clone());
+            tokio::spawn(async move {
+                let mut instance = instance;
+                let mut got = Vec::new();
+                instance.read_to_end(&mut got).await.unwrap();
+                assert!(got == up, "the instance got what the client sent");
+                instance.write_all(&down).await.unwrap();
+                instance.shutdown().await.unwrap();
+            })
+        };
+        let client_task = {
+            let up = up.clone();
+            tokio::spawn(async move {
+                let mut client = client;
+                client.write_all(&up).await.unwrap();
+                // Half-close: the answer must still come back.
+                client.shutdown().await.unwrap();
+                let mut got = Vec::new();
+                client.read_to_end(&mut got).await.unwrap();
+                got
+            })
+        };
+        let counters = |e, i| Counters {
+            endpoint: e,
+            instance: i,
+        };
+        let (sent, received) = relay(
+            &client_side,
+            &instance_side,
+            counters(&ep_in, &i_in),
+            counters(&ep_out, &i_out),
+        )
+        .await
+        .unwrap();
+        server.await.unwrap();
+        let got = client_task.await.unwrap();
+        assert!(got == down, "the client got the instance's answer");
+        assert_eq!((sent, received), (up.len() as u64, down.len() as u64));
+        for (counter, want) in [
+            (&ep_in, up.len()),
+            (&i_in, up.len()),
+            (&ep_out, down.len()),
+            (&i_out, down.len()),
+        ] {
+            assert_eq!(counter.load(Ordering::Relaxed), want as u64);
+        }
+    }
+
+    #[tokio::test]
+    async fn relays_both_ways_over_tcp_with_half_close() {
+        let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let back = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(front.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (client_side, _) = front.accept().await.unwrap();
+        let instance_side = TcpStream::connect(back.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (instance, _) = back.accept().await.unwrap();
+        round_trip(
+            client,
+            Conn::Tcp(client_side),
+            Conn::Tcp(instance_side),
+            instance,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn relays_between_unix_and_tcp() {
+        let dir = tempfile::tempdir().unwrap();
+        let front = UnixListener::bind(dir.path().join("front.sock")).unwrap();
+        let back = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = UnixStream::connect(dir.path().join("front.sock"))
+            .await
+            .unwrap();
+        let (client_side, _) = front.accept().await.unwrap();
+        let instance_side = TcpStream::connect(back.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (instance, _) = back.accept().await.unwrap();
+        round_trip(
+            client,
+            Conn::Unix(client_side),
+            Conn::Tcp(instance_side),
+            instance,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_reset_ends_the_relay_with_an_error() {
+        let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let back = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(front.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (client_side, _) = front.accept().await.unwrap();
+        let instance_side = TcpStream::connect(back.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (instance, _) = back.accept().await.unwrap();
+        // The instance dies mid-conversation: a reset (linger 0), not a clean close.
+        instance
+            .set_linger(Some(std::time::Duration::ZERO))
+            .unwrap();
+        drop(instance);
+        let zero = AtomicU64::new(0);
+        let c = || Counters {
+            endpoint: &zero,
+            instance: &zero,
+        };
+        let result = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            relay(&Conn::Tcp(client_side), &Conn::Tcp(instance_side), c(), c()),
+        )
+        .await
+        .expect("the relay ends");
+        drop(client);
+        assert!(result.is_err(), "{result:?}");
+    }
+}
