@@ -465,6 +465,7 @@ async fn control(
 #[serde(deny_unknown_fields)]
 struct ScaleBody {
     /// How many instances the service runs from now on (0 to 10000).
+    #[schema(maximum = 10000)]
     instances: u32,
 }
 

@@ -540,6 +540,39 @@ fn scale_starts_and_stops_only_the_instances_it_adds_or_removes() {
     let (code, body) = d.http("POST", "/v1/services/rev/scale");
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("instances"), "{body}");
+    // Bad bodies name the field, and change nothing.
+    for (bad, says) in [
+        (r#"{"instances": -1}"#, "instances"),
+        (r#"{"instances": "two"}"#, "instances"),
+        (r#"{"instanses": 2}"#, "instanses"),
+        (r#"{"instances": 10001}"#, "10000"),
+        ("{", "EOF"),
+    ] {
+        let (code, body) = post_json(&d, "/v1/services/rev/scale", bad);
+        assert_eq!(code, 400, "{bad}: {body}");
+        assert!(body.contains(says), "{bad}: {body}");
+    }
+    assert_eq!(d.status()[0].instances.len(), 4);
+}
+
+/// A POST with a JSON body over the control socket: (status code, body).
+fn post_json(d: &Daemon, path: &str, json: &str) -> (u16, String) {
+    let mut s = UnixStream::connect(&d.socket).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: steward\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
+        json.len()
+    )
+    .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let code = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (code, body)
 }
 
 #[test]

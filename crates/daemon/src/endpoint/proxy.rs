@@ -85,6 +85,12 @@ impl Proxy {
                         self.stats.accepted.fetch_add(1, Ordering::Relaxed);
                         self.stats.active.fetch_add(1, Ordering::Relaxed);
                         let open = Open(self.stats.clone());
+                        // Without an ACL there is nobody to look up: straight to a pick.
+                        if self.settings.borrow().acl.is_none() {
+                            let route = Route { client, _open: open, tried: Vec::new() };
+                            self.route(route, &mut balancer, &route_tx);
+                            continue;
+                        }
                         tokio::spawn(admit(
                             self.service.clone(),
                             client,
