@@ -230,9 +230,7 @@ mod tests {
             .unwrap();
         let (instance, _) = back.accept().await.unwrap();
         // The instance dies mid-conversation: a reset (linger 0), not a clean close.
-        instance
-            .set_linger(Some(std::time::Duration::ZERO))
-            .unwrap();
+        instance.set_zero_linger().unwrap();
         drop(instance);
         let zero = AtomicU64::new(0);
         let c = || Counters {
