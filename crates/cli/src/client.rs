@@ -90,7 +90,10 @@ impl fmt::Display for Target {
 /// One request; returns the status and the body. A daemon that cannot be reached is an
 /// error with one line saying where and why.
 pub async fn call(target: &Target, method: Method, path: &str) -> Result<(StatusCode, Bytes)> {
-    let resp = send(target, method, path).await?;
+    read_whole(send(target, method, path).await?).await
+}
+
+async fn read_whole(resp: Response<Incoming>) -> Result<(StatusCode, Bytes)> {
     let status = resp.status();
     let body = resp
         .into_body()
@@ -114,15 +117,7 @@ pub async fn call_with(
     json: &serde_json::Value,
 ) -> Result<(StatusCode, Bytes)> {
     let body = Bytes::from(serde_json::to_vec(json)?);
-    let resp = send_body(target, method, path, Some(body)).await?;
-    let status = resp.status();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .context("reading steward's answer")?
-        .to_bytes();
-    Ok((status, body))
+    read_whole(send_body(target, method, path, Some(body)).await?).await
 }
 
 async fn send_body(

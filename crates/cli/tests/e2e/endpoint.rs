@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use steward_proto::{EndpointStatus, State};
 
-use crate::harness::{DEADLINE, Daemon, poll, steward_bin};
+use crate::harness::{DEADLINE, Daemon, free_port, poll, steward_bin};
 use crate::users::ensure_user;
 
 /// The reverse service, `instances` of them, with `endpoint` (lines) in its endpoint table
@@ -548,31 +548,11 @@ fn scale_starts_and_stops_only_the_instances_it_adds_or_removes() {
         (r#"{"instances": 10001}"#, "10000"),
         ("{", "EOF"),
     ] {
-        let (code, body) = post_json(&d, "/v1/services/rev/scale", bad);
+        let (code, body) = d.http_with("POST", "/v1/services/rev/scale", Some(bad));
         assert_eq!(code, 400, "{bad}: {body}");
         assert!(body.contains(says), "{bad}: {body}");
     }
     assert_eq!(d.status()[0].instances.len(), 4);
-}
-
-/// A POST with a JSON body over the control socket: (status code, body).
-fn post_json(d: &Daemon, path: &str, json: &str) -> (u16, String) {
-    let mut s = UnixStream::connect(&d.socket).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: steward\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{json}",
-        json.len()
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let code = text.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (code, body)
 }
 
 #[test]
@@ -698,14 +678,6 @@ fn a_tcp_endpoint_admits_by_address_and_gives_instances_their_ports() {
         || d.log(),
     );
     assert!(endpoint(&d).refused >= 1);
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The first of `n` consecutive ports free now, below the kernel's ephemeral range (so

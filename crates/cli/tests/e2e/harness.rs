@@ -246,20 +246,27 @@ impl Daemon {
 
     /// A raw HTTP/1.1 request to the API: (status code, body).
     pub fn http(&self, method: &str, path: &str) -> (u16, String) {
+        self.http_with(method, path, None)
+    }
+
+    /// [`Daemon::http`] with a JSON body.
+    pub fn http_with(&self, method: &str, path: &str, json: Option<&str>) -> (u16, String) {
         let mut s = UnixStream::connect(&self.socket).unwrap();
-        write!(s, "{method} {path} HTTP/1.1\r\nHost: steward\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").unwrap();
+        let body = json.unwrap_or("");
+        let kind = if json.is_some() {
+            "Content-Type: application/json\r\n"
+        } else {
+            ""
+        };
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: steward\r\nConnection: close\r\n{kind}Content-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
         let mut text = String::new();
         s.read_to_string(&mut text).unwrap();
-        let code = text
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .expect("a status line");
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (code, body)
+        split_answer(&text)
     }
 }
 
@@ -393,6 +400,25 @@ fn config_text_with(dir: &Path, supervisor: &str, control: &str, services: &str)
 
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// A loopback TCP port free now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Splits a raw HTTP/1.1 answer into its status code and body.
+pub fn split_answer(text: &str) -> (u16, String) {
+    let code = text.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
 }
 
 /// Runs the steward binary with `args`, without a daemon of the harness.

@@ -4,14 +4,6 @@ use crate::harness::*;
 use steward_proto::State;
 
 /// A port nobody listens on (bound, then released).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn exec_readiness_gates_running() {
     let d = Daemon::start(

@@ -537,14 +537,6 @@ fn the_built_in_demo_runs_without_a_config_file_and_has_none_to_reload() {
     crate::harness::wait_gone(&pids, "the demo's services");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn a_config_swapped_behind_a_symlink_is_seen() {
     // The layout of a Kubernetes ConfigMap volume: steward.toml -> ..data/steward.toml,

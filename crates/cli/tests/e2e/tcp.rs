@@ -52,12 +52,7 @@ fn request(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, S
     .unwrap();
     let mut text = String::new();
     s.read_to_string(&mut text).unwrap();
-    let code = text.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
+    split_answer(&text)
 }
 
 /// The CLI over TCP.

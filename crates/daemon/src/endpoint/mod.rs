@@ -210,19 +210,21 @@ impl Endpoints {
         let (pool, pool_rx) = watch::channel(Arc::new(Vec::new()));
         let (settings, settings_rx) = watch::channel(Arc::new(settings_of(&spec)));
         let proxy = match (&bound, spec.mode) {
-            (Ok(b), EndpointMode::Proxy) => match b.to_tokio() {
-                Ok(listener) => Some(tokio::spawn(
-                    proxy::Proxy {
-                        service: name.to_string(),
-                        listener,
-                        pool: pool_rx,
-                        settings: settings_rx,
-                        stats: stats.clone(),
-                        identities: self.identities.clone(),
-                        reports: self.reports.clone(),
-                    }
-                    .run(),
-                )),
+            (Ok(b), EndpointMode::Proxy) => match relays().enter_and(|| b.to_tokio()) {
+                Ok(listener) => Some(
+                    relays().spawn(
+                        proxy::Proxy {
+                            service: name.to_string(),
+                            listener,
+                            pool: pool_rx,
+                            settings: settings_rx,
+                            stats: stats.clone(),
+                            identities: self.identities.clone(),
+                            reports: self.reports.clone(),
+                        }
+                        .run(),
+                    ),
+                ),
                 Err(e) => {
                     warn!("{name}: endpoint {} not served: {e}", spec.listen);
                     None
@@ -421,6 +423,46 @@ impl Endpoint {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// The threads the proxies and their relays run on, started with the first proxy: their
+/// traffic never delays the supervisor loop, which has a thread of its own.
+struct Relays {
+    handle: tokio::runtime::Handle,
+}
+
+impl Relays {
+    fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.handle.spawn(future)
+    }
+
+    /// Runs `f` where tokio sockets register with this thread's reactor.
+    fn enter_and<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _entered = self.handle.enter();
+        f()
+    }
+}
+
+fn relays() -> &'static Relays {
+    static RELAYS: std::sync::OnceLock<Relays> = std::sync::OnceLock::new();
+    RELAYS.get_or_init(|| {
+        // Two threads: a relay's two ways, or two connections, can use both cores while
+        // the clients and instances share them.
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("endpoints")
+            .enable_all()
+            .build()
+            .expect("a runtime for the endpoints");
+        let handle = runtime.handle().clone();
+        // The runtime lives as long as steward: it drives every proxy task.
+        std::mem::forget(runtime);
+        Relays { handle }
+    })
 }
 
 fn settings_of(spec: &EndpointSpec) -> Settings {

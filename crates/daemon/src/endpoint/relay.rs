@@ -1,13 +1,16 @@
-//! Relays one client connection to one instance, both ways, with `splice(2)` through a
-//! pipe, so the bytes never come up to steward's memory. Each way ends with a half-close
-//! (the other side reads end-of-file) and the relay ends when both have, or at the first
-//! error (a reset), which closes both.
+//! Relays one client connection to one instance, both ways. Short messages (requests and
+//! answers) are copied through a small buffer, one `recv` and one `send` each; once a
+//! read fills the buffer, that way is a bulk transfer and goes on with `splice(2)`
+//! through a pipe, so its bytes never come up to steward's memory. Each way ends with a
+//! half-close (the other side reads end-of-file) and the relay ends when both have, or at
+//! the first error (a reset), which closes both.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::fcntl::{FcntlArg, OFlag, SpliceFFlags, fcntl, splice};
+use nix::sys::socket::MsgFlags;
 use tokio::io::Interest;
 
 use super::conn::Conn;
@@ -15,6 +18,10 @@ use super::conn::Conn;
 /// What one pipe holds: 1 MiB when the system allows it (fewer calls for bulk transfers),
 /// else the default 64 KiB.
 const PIPE_SIZE: i32 = 1 << 20;
+
+/// The copy buffer: a message up to this size is copied; a read that fills it switches the
+/// way to splice.
+const SMALL: usize = 4096;
 
 /// Byte counters for one way, one per place that shows them.
 pub struct Counters<'a> {
@@ -39,10 +46,59 @@ pub async fn relay(
     tokio::try_join!(pump(client, instance, up), pump(instance, client, down))
 }
 
+/// One way: copied while the messages are short, spliced once they are not.
 async fn pump(from: &Conn, to: &Conn, counters: Counters<'_>) -> io::Result<u64> {
+    let mut buf = [0u8; SMALL];
+    let mut total = 0u64;
+    loop {
+        from.ready(Interest::READABLE).await?;
+        let read = from.try_io(Interest::READABLE, || {
+            nix::sys::socket::recv(from.as_fd().as_raw_fd(), &mut buf, MsgFlags::empty())
+                .map_err(io::Error::from)
+        });
+        let n = match read {
+            Ok(0) => {
+                let _ = to.shutdown_write();
+                return Ok(total);
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        };
+        send_all(to, &buf[..n]).await?;
+        total += n as u64;
+        counters.add(n as u64);
+        if n == SMALL {
+            return splice_rest(from, to, counters, total).await;
+        }
+    }
+}
+
+async fn send_all(to: &Conn, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        to.ready(Interest::WRITABLE).await?;
+        let sent = to.try_io(Interest::WRITABLE, || {
+            nix::sys::socket::send(to.as_fd().as_raw_fd(), bytes, MsgFlags::MSG_NOSIGNAL)
+                .map_err(io::Error::from)
+        });
+        match sent {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// The rest of one way through a pipe; `total` bytes went before.
+async fn splice_rest(
+    from: &Conn,
+    to: &Conn,
+    counters: Counters<'_>,
+    mut total: u64,
+) -> io::Result<u64> {
     let (read_end, write_end) = pipe()?;
     let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
-    let mut total = 0u64;
     loop {
         // Fill the pipe from the source...
         from.ready(Interest::READABLE).await?;
@@ -68,7 +124,8 @@ async fn pump(from: &Conn, to: &Conn, counters: Counters<'_>) -> io::Result<u64>
             Err(e) => return Err(e),
         };
         // ...then empty it into the destination before reading more, so a slow reader
-        // holds back its writer (the pipe is the only buffer).
+        // holds back its writer (the pipe is the only buffer), and a full pipe never
+        // passes for an empty socket.
         while in_pipe > 0 {
             to.ready(Interest::WRITABLE).await?;
             let sent = to.try_io(Interest::WRITABLE, || {
@@ -174,18 +231,20 @@ mod tests {
         }
     }
 
+    /// A connected TCP pair over loopback: (the connecting end, the accepted end).
+    async fn tcp_pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let near = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (far, _) = listener.accept().await.unwrap();
+        (near, far)
+    }
+
     #[tokio::test]
     async fn relays_both_ways_over_tcp_with_half_close() {
-        let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let back = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(front.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (client_side, _) = front.accept().await.unwrap();
-        let instance_side = TcpStream::connect(back.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (instance, _) = back.accept().await.unwrap();
+        let (client, client_side) = tcp_pair().await;
+        let (instance_side, instance) = tcp_pair().await;
         round_trip(
             client,
             Conn::Tcp(client_side),
@@ -199,15 +258,11 @@ mod tests {
     async fn relays_between_unix_and_tcp() {
         let dir = tempfile::tempdir().unwrap();
         let front = UnixListener::bind(dir.path().join("front.sock")).unwrap();
-        let back = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let client = UnixStream::connect(dir.path().join("front.sock"))
             .await
             .unwrap();
         let (client_side, _) = front.accept().await.unwrap();
-        let instance_side = TcpStream::connect(back.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (instance, _) = back.accept().await.unwrap();
+        let (instance_side, instance) = tcp_pair().await;
         round_trip(
             client,
             Conn::Unix(client_side),
@@ -219,16 +274,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_reset_ends_the_relay_with_an_error() {
-        let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let back = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(front.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (client_side, _) = front.accept().await.unwrap();
-        let instance_side = TcpStream::connect(back.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (instance, _) = back.accept().await.unwrap();
+        let (client, client_side) = tcp_pair().await;
+        let (instance_side, instance) = tcp_pair().await;
         // The instance dies mid-conversation: a reset (linger 0), not a clean close.
         instance.set_zero_linger().unwrap();
         drop(instance);
