@@ -725,13 +725,14 @@ fn a_reload_moves_the_endpoint_without_touching_the_instances() {
         },
         || d.log(),
     );
-    // An address that cannot be bound now (taken) leaves the endpoint where it was.
+    // An address that cannot be bound now (taken) leaves the endpoint where it was, with
+    // the rest of the new settings.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     d.replace_config(&reverse(
         2,
         "",
-        &format!("listen = \"tcp:127.0.0.1:{port}\""),
+        &format!("listen = \"tcp:127.0.0.1:{port}\"\nbalance = \"random\""),
     ));
     poll(
         "the failed move to be logged",
@@ -739,5 +740,8 @@ fn a_reload_moves_the_endpoint_without_touching_the_instances() {
         || d.log(),
     );
     assert!(ask(&path, "still").unwrap().starts_with("llits (instance "));
+    let e = endpoint(&d);
+    assert_eq!(e.listen, format!("unix:{}", path.display()));
+    assert_eq!(e.balance, "random");
     assert_eq!(pids(&d), before, "no instance was restarted");
 }

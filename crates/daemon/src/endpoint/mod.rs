@@ -176,7 +176,17 @@ impl Endpoints {
                             old.spec.listen, spec.listen
                         );
                         new.close();
+                        // The rest of the new settings (a tighter ACL above all) apply
+                        // at the old address.
+                        let mut kept = spec.clone();
+                        kept.listen = old.spec.listen.clone();
+                        kept.socket_mode = old.spec.socket_mode;
+                        kept.socket_group = old.spec.socket_group.clone();
                         self.map.insert(name.clone(), old);
+                        let e = self.map.get_mut(&name).expect("put back above");
+                        e.spec = kept;
+                        e.settings.send_replace(Arc::new(settings_of(&spec)));
+                        e.publish_pool(&name, &self.state_dir, &takes);
                         continue;
                     }
                 }
