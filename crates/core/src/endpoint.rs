@@ -41,13 +41,7 @@ impl Address {
             if !path.starts_with('/') {
                 return Err(format!("`{path}` is not an absolute path"));
             }
-            // sockaddr_un holds 108 bytes, with the terminating NUL.
-            if path.len() > 107 {
-                return Err(format!(
-                    "a Unix socket path may be at most 107 bytes long; this one has {}",
-                    path.len()
-                ));
-            }
+            fits_sockaddr(Path::new(path))?;
             return Ok(Address::Unix(PathBuf::from(path)));
         }
         if let Some(rest) = text.strip_prefix("tcp:") {
@@ -66,6 +60,22 @@ impl Address {
             Address::Tcp(a) => a.ip().is_loopback(),
         }
     }
+}
+
+/// The longest path a Unix socket may have: `sockaddr_un` holds 108 bytes, with the
+/// terminating NUL.
+pub const MAX_SOCKET_PATH: usize = 107;
+
+/// Whether `path` fits in a Unix socket address.
+pub fn fits_sockaddr(path: &Path) -> Result<(), String> {
+    let len = path.as_os_str().len();
+    if len > MAX_SOCKET_PATH {
+        return Err(format!(
+            "a Unix socket path may be at most {MAX_SOCKET_PATH} bytes long; {} has {len}",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Where instance `index` (0-based) of `service` listens behind a proxy endpoint: the

@@ -139,3 +139,20 @@ fn only_a_running_ready_instance_takes_connections() {
     step(&mut inst, &spec, Input::Stop, t0);
     assert!(!takes_connections(&inst));
 }
+
+#[test]
+fn an_instance_socket_path_too_long_for_a_socket_address_is_named() {
+    let e = EndpointSpec::new(Address::parse("tcp:127.0.0.1:7000").unwrap());
+    let deep = Path::new("/var/lib").join("d".repeat(90));
+    let Address::Unix(path) = instance_address(&e, "reverse", 0, &deep) else {
+        panic!("a Unix socket by default");
+    };
+    let why = fits_sockaddr(&path).unwrap_err();
+    assert!(why.contains("at most 107 bytes"), "{why}");
+    assert!(why.contains("reverse/0.sock"), "{why}");
+    let Address::Unix(short) = instance_address(&e, "reverse", 0, Path::new("/var/lib/steward"))
+    else {
+        panic!("a Unix socket by default");
+    };
+    assert_eq!(fits_sockaddr(&short), Ok(()));
+}

@@ -494,6 +494,9 @@ fn mode_str(mode: EndpointMode) -> &'static str {
 /// so nobody reaches it past the endpoint's ACL. A socket left by its last run goes first.
 fn prepare_socket_dir(path: &Path, launch: &Launch) -> Result<(), String> {
     use std::os::unix::fs::DirBuilderExt;
+    core_endpoint::fits_sockaddr(path).map_err(|e| {
+        format!("{e}: set a shorter [supervisor] state_dir, or give the endpoint a TCP `backend`")
+    })?;
     let dir = path.parent().ok_or("no directory")?;
     std::fs::DirBuilder::new()
         .recursive(true)
