@@ -150,7 +150,7 @@ impl Endpoints {
         for (name, (spec, takes)) in wanted {
             match self.map.remove(&name) {
                 None => {
-                    let e = self.open(&name, spec.clone());
+                    let e = self.open(&name, spec.clone(), &takes, None);
                     self.map.insert(name.clone(), e);
                 }
                 Some(old)
@@ -159,14 +159,15 @@ impl Endpoints {
                 {
                     // Not bound yet (a reload tries again), or the same address in
                     // another mode, which must be free first.
+                    let carried = old.figures();
                     old.close();
-                    let e = self.open(&name, spec.clone());
+                    let e = self.open(&name, spec.clone(), &takes, Some(carried));
                     self.map.insert(name.clone(), e);
                 }
                 Some(old) if old.spec.listen != spec.listen => {
                     // A new address is bound before the old one closes, so a bind that
                     // fails (the port is taken) leaves the endpoint where it was.
-                    let new = self.open(&name, spec.clone());
+                    let new = self.open(&name, spec.clone(), &takes, Some(old.figures()));
                     if new.bound.is_ok() || old.bound.is_err() {
                         old.close();
                         self.map.insert(name.clone(), new);
@@ -206,7 +207,17 @@ impl Endpoints {
         }
     }
 
-    fn open(&self, name: &str, spec: EndpointSpec) -> Endpoint {
+    /// Binds `spec.listen` and, in proxy mode, starts its proxy once the pool of
+    /// instances is published (so no connection finds it empty). `carried`: the figures of
+    /// the endpoint this one replaces, whose connections may still be open (a drain counts
+    /// them).
+    fn open(
+        &self,
+        name: &str,
+        spec: EndpointSpec,
+        takes: &[bool],
+        carried: Option<Figures>,
+    ) -> Endpoint {
         let bound = listen::bind(&spec);
         match &bound {
             Ok(_) => info!(
@@ -216,41 +227,37 @@ impl Endpoints {
             ),
             Err(e) => warn!("{name}: endpoint {} not served: {e}", spec.listen),
         }
-        let stats = Arc::new(Stats::default());
-        let (pool, pool_rx) = watch::channel(Arc::new(Vec::new()));
-        let (settings, settings_rx) = watch::channel(Arc::new(settings_of(&spec)));
-        let proxy = match (&bound, spec.mode) {
-            (Ok(b), EndpointMode::Proxy) => match relays().enter_and(|| b.to_tokio()) {
-                Ok(listener) => Some(
-                    relays().spawn(
-                        proxy::Proxy {
-                            service: name.to_string(),
-                            listener,
-                            pool: pool_rx,
-                            settings: settings_rx,
-                            stats: stats.clone(),
-                            identities: self.identities.clone(),
-                            reports: self.reports.clone(),
-                        }
-                        .run(),
-                    ),
-                ),
-                Err(e) => {
-                    warn!("{name}: endpoint {} not served: {e}", spec.listen);
-                    None
-                }
-            },
-            _ => None,
-        };
-        Endpoint {
+        let (stats, instances) = carried.unwrap_or_default();
+        let (pool, _) = watch::channel(Arc::new(Vec::new()));
+        let (settings, _) = watch::channel(Arc::new(settings_of(&spec)));
+        let mut e = Endpoint {
             spec,
             bound,
             stats,
-            instances: Vec::new(),
+            instances,
             pool,
             settings,
-            proxy,
+            proxy: None,
+        };
+        e.publish_pool(name, &self.state_dir, takes);
+        if let (Ok(b), EndpointMode::Proxy) = (&e.bound, e.spec.mode) {
+            match relays().enter_and(|| b.to_tokio()) {
+                Ok(listener) => {
+                    let proxy = proxy::Proxy {
+                        service: name.to_string(),
+                        listener,
+                        pool: e.pool.subscribe(),
+                        settings: e.settings.subscribe(),
+                        stats: e.stats.clone(),
+                        identities: self.identities.clone(),
+                        reports: self.reports.clone(),
+                    };
+                    e.proxy = Some(relays().spawn(proxy.run()));
+                }
+                Err(err) => warn!("{name}: endpoint {} not served: {err}", e.spec.listen),
+            }
         }
+        e
     }
 
     /// An instance may or may not take connections now (after each of its steps).
@@ -383,7 +390,14 @@ impl Endpoints {
     }
 }
 
+/// An endpoint's counters, kept when it moves to another address.
+type Figures = (Arc<Stats>, Vec<Arc<InstanceStats>>);
+
 impl Endpoint {
+    fn figures(&self) -> Figures {
+        (self.stats.clone(), self.instances.clone())
+    }
+
     /// Publishes the instances behind the endpoint (proxy mode), one per `takes` entry.
     fn publish_pool(&mut self, service: &str, state_dir: &Path, takes: &[bool]) {
         if self.spec.mode != EndpointMode::Proxy {
