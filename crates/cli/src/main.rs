@@ -20,6 +20,9 @@ use steward_proto::{ConfigStatus, ReloadReport, ServiceStatus, State};
 
 /// The built-in demo, run by `steward up` without a config file (or `--demo`).
 const DEMO: &str = include_str!("../demo.toml");
+/// The demo's HTTP API, as `demo.toml` writes it (its endpoint is the reverse client's
+/// default address, `steward_reverse::DEFAULT_ADDRESS`).
+const DEMO_HTTP: &str = "127.0.0.1:9700";
 
 #[derive(Parser)]
 #[command(
@@ -662,11 +665,12 @@ fn demo_config() -> Result<String> {
         .replace("@UID@", &uid);
     // Two demos on one machine (or a test beside a running demo) need other addresses.
     for (var, default) in [
-        ("STEWARD_DEMO_HTTP", "\"127.0.0.1:9700\""),
-        ("STEWARD_DEMO_ENDPOINT", "\"tcp:127.0.0.1:7000\""),
+        ("STEWARD_DEMO_HTTP", DEMO_HTTP),
+        ("STEWARD_DEMO_ENDPOINT", steward_reverse::DEFAULT_ADDRESS),
     ] {
         if let Some(value) = std::env::var(var).ok().filter(|v| !v.is_empty()) {
-            text = text.replace(default, &toml::Value::String(value).to_string());
+            let quoted = |v: &str| toml::Value::String(v.into()).to_string();
+            text = text.replace(&quoted(default), &quoted(&value));
         }
     }
     Ok(text)
@@ -677,13 +681,16 @@ fn print_demo_help(config: &config::Config, socket: &Path) {
         .services
         .get("reverse")
         .and_then(|s| s.endpoint.as_ref())
-        .map_or_else(|| "tcp:127.0.0.1:7000".into(), |e| e.listen.to_string());
+        .map_or_else(
+            || steward_reverse::DEFAULT_ADDRESS.into(),
+            |e| e.listen.to_string(),
+        );
     let http = config
         .http
         .as_ref()
-        .map_or_else(|| "127.0.0.1:9700".into(), |h| h.listen.to_string());
+        .map_or_else(|| DEMO_HTTP.into(), |h| h.listen.to_string());
     // The client's default is the demo's usual address; say it when it moved.
-    let address = if front == "tcp:127.0.0.1:7000" {
+    let address = if front == steward_reverse::DEFAULT_ADDRESS {
         String::new()
     } else {
         format!(" --address {front}")

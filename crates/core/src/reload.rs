@@ -332,6 +332,40 @@ fn instance_listen(
     })
 }
 
+/// A service's instance count changed at runtime (`steward scale`), with the file's
+/// `instances` when it was changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scaled {
+    pub file: u32,
+    pub count: u32,
+}
+
+/// What a scale of a service running `running` instances to `count` leaves to remember,
+/// given what was remembered before: nothing once the count is the file's own again.
+pub fn scaled(before: Option<Scaled>, running: u32, count: u32) -> Option<Scaled> {
+    let file = before.map_or(running, |s| s.file);
+    (count != file).then_some(Scaled { file, count })
+}
+
+/// Applies the runtime counts to a newly read `config`: each stays while the file's
+/// `instances` for its service is the one it was scaled from (a file that changes it
+/// wins). Returns the counts that stay.
+pub fn keep_scaled(
+    config: &mut Config,
+    scaled: &std::collections::BTreeMap<String, Scaled>,
+) -> std::collections::BTreeMap<String, Scaled> {
+    let mut kept = std::collections::BTreeMap::new();
+    for (name, s) in scaled {
+        if let Some(spec) = config.services.get_mut(name)
+            && spec.instances == s.file
+        {
+            spec.instances = s.count;
+            kept.insert(name.clone(), *s);
+        }
+    }
+    kept
+}
+
 /// Settings outside the services that a running steward cannot take.
 fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     let mut out = Vec::new();

@@ -26,7 +26,7 @@ struct Args {
     #[arg(default_value = "hello")]
     text: String,
     /// The service's address: unix:/path or tcp:IP:PORT.
-    #[arg(long, env = "REVERSE_ADDRESS", default_value = "tcp:127.0.0.1:7000")]
+    #[arg(long, env = "REVERSE_ADDRESS", default_value = crate::DEFAULT_ADDRESS)]
     address: ListenAddress,
     /// Send N requests, each on a new connection, and print how many each instance
     /// answered and how many failed (exit 1 if any failed).

@@ -20,3 +20,7 @@ mod server;
 pub use client::client_main;
 pub use protocol::reverse_graphemes;
 pub use server::{service_main, service_main_from};
+
+/// Where the service listens by hand and the client connects by default: the address of
+/// steward's built-in demo endpoint.
+pub const DEFAULT_ADDRESS: &str = "tcp:127.0.0.1:7000";

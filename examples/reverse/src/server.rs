@@ -25,7 +25,7 @@ use crate::protocol::{answer, read_request};
 struct Args {
     /// Where to listen when steward passes no socket (LISTEN_FDS) and no STEWARD_LISTEN:
     /// unix:/path or tcp:IP:PORT.
-    #[arg(long, default_value = "tcp:127.0.0.1:7000")]
+    #[arg(long, default_value = crate::DEFAULT_ADDRESS)]
     listen: ListenAddress,
     /// Wait this long before each answer (to show and test draining).
     #[arg(long, value_name = "MS", default_value_t = 0)]

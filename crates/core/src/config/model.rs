@@ -258,6 +258,18 @@ pub enum EndpointMode {
     Socket,
 }
 
+impl EndpointMode {
+    pub const ALL: [EndpointMode; 2] = [EndpointMode::Proxy, EndpointMode::Socket];
+
+    /// The config's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointMode::Proxy => "proxy",
+            EndpointMode::Socket => "socket",
+        }
+    }
+}
+
 /// A health check, run by steward.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Probe {

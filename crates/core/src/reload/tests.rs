@@ -515,3 +515,38 @@ fn rolling_applies_in_place() {
         (vec!["rolling"], false)
     );
 }
+
+#[test]
+fn a_scaled_count_stays_until_the_file_changes_the_services_instances() {
+    // Scaled from the file's 3 to 5, then to 2: the file's value is still 3.
+    let first = scaled(None, 3, 5);
+    assert_eq!(first, Some(Scaled { file: 3, count: 5 }));
+    let second = scaled(first, 5, 2);
+    assert_eq!(second, Some(Scaled { file: 3, count: 2 }));
+    // Back to the file's own count: nothing left to remember.
+    assert_eq!(scaled(second, 2, 3), None);
+
+    let remembered = BTreeMap::from([("web".to_string(), second.unwrap())]);
+    let mut same = web(3);
+    let kept = keep_scaled(&mut same, &remembered);
+    assert_eq!(
+        same.services["web"].instances, 2,
+        "the file left `instances` alone"
+    );
+    assert_eq!(kept, remembered);
+    let mut changed = web(4);
+    let kept = keep_scaled(&mut changed, &remembered);
+    assert_eq!(
+        changed.services["web"].instances, 4,
+        "the file's new count wins"
+    );
+    assert!(kept.is_empty());
+    let mut gone = config(Vec::new());
+    assert!(keep_scaled(&mut gone, &remembered).is_empty());
+}
+
+fn web(instances: u32) -> Config {
+    let mut spec = ServiceSpec::with_defaults("web", vec!["prog".into()]);
+    spec.instances = instances;
+    config(vec![spec])
+}

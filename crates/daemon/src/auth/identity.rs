@@ -58,6 +58,18 @@ impl Identities {
     }
 }
 
+/// A Unix peer as the journal names it: `uid 1000 (alice), pid 4242`.
+pub fn describe(uid: u32, pid: Option<i32>, caller: &Caller) -> String {
+    let name = caller
+        .user
+        .as_deref()
+        .map_or(String::new(), |n| format!(" ({n})"));
+    match pid {
+        Some(pid) => format!("uid {uid}{name}, pid {pid}"),
+        None => format!("uid {uid}{name}"),
+    }
+}
+
 /// The name service's view of `uid`, with the kernel's `gid` always among its groups. A
 /// uid without a passwd entry is still that uid, with only that gid.
 fn look_up(uid: u32, gid: u32) -> Caller {

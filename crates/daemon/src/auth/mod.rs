@@ -144,14 +144,7 @@ impl Gate {
         match transport {
             Transport::Unix(Some(cred)) => {
                 let caller = self.identities.resolve(cred.uid, cred.gid).await;
-                let name = caller
-                    .user
-                    .as_deref()
-                    .map_or(String::new(), |n| format!(" ({n})"));
-                let text = match cred.pid {
-                    Some(pid) => format!("uid {}{name}, pid {pid}", cred.uid),
-                    None => format!("uid {}{name}", cred.uid),
-                };
+                let text = identity::describe(cred.uid, cred.pid, &caller);
                 Ok(Who { caller, text })
             }
             Transport::Unix(None) => {

@@ -123,8 +123,8 @@ impl Endpoints {
     }
 
     /// Makes the endpoints match the services: binds new ones, rebinds moved ones, passes
-    /// new settings on, and closes the endpoints of services that lost theirs.
-    /// `takes(service, index)` says which instances may be given connections now.
+    /// new settings on, and closes the endpoints of services that lost theirs. Each service
+    /// comes with whether each of its instances may be given connections now.
     pub fn sync<'a>(
         &mut self,
         services: impl Iterator<Item = (&'a String, &'a ServiceSpec, Vec<bool>)>,
@@ -148,11 +148,9 @@ impl Endpoints {
             }
         }
         for (name, (spec, takes)) in wanted {
-            match self.map.remove(&name) {
-                None => {
-                    let e = self.open(&name, spec.clone(), &takes, None);
-                    self.map.insert(name.clone(), e);
-                }
+            // The endpoint to keep, and the settings it runs with from now on.
+            let (mut e, applied) = match self.map.remove(&name) {
+                None => (self.open(&name, spec.clone(), &takes, None), spec.clone()),
                 Some(old)
                     if old.bound.is_err()
                         || (old.spec.listen == spec.listen && old.spec.mode != spec.mode) =>
@@ -162,33 +160,29 @@ impl Endpoints {
                     let carried = old.figures();
                     old.close();
                     let e = self.open(&name, spec.clone(), &takes, Some(carried));
-                    self.map.insert(name.clone(), e);
+                    (e, spec.clone())
                 }
                 Some(old) if old.spec.listen != spec.listen => {
                     // A new address is bound before the old one closes, so a bind that
-                    // fails (the port is taken) leaves the endpoint where it was.
+                    // fails (the port is taken) leaves the endpoint where it was, with
+                    // the rest of the new settings (a tighter ACL above all).
                     let new = self.open(&name, spec.clone(), &takes, Some(old.figures()));
-                    if new.bound.is_ok() || old.bound.is_err() {
+                    if new.bound.is_ok() {
                         old.close();
-                        self.map.insert(name.clone(), new);
+                        (new, spec.clone())
                     } else {
                         warn!(
                             "{name}: the endpoint stays on {}, since {} cannot be bound",
                             old.spec.listen, spec.listen
                         );
                         new.close();
-                        // The rest of the new settings (a tighter ACL above all) apply
-                        // at the old address.
-                        let mut kept = spec.clone();
-                        kept.listen = old.spec.listen.clone();
-                        kept.socket_mode = old.spec.socket_mode;
-                        kept.socket_group = old.spec.socket_group.clone();
-                        self.map.insert(name.clone(), old);
-                        let e = self.map.get_mut(&name).expect("put back above");
-                        e.spec = kept;
-                        e.settings.send_replace(Arc::new(settings_of(&spec)));
-                        e.publish_pool(&name, &self.state_dir, &takes);
-                        continue;
+                        let kept = EndpointSpec {
+                            listen: old.spec.listen.clone(),
+                            socket_mode: old.spec.socket_mode,
+                            socket_group: old.spec.socket_group.clone(),
+                            ..spec.clone()
+                        };
+                        (old, kept)
                     }
                 }
                 Some(old) => {
@@ -197,13 +191,13 @@ impl Endpoints {
                     {
                         old.set_owner_and_mode(&name, &spec);
                     }
-                    self.map.insert(name.clone(), old);
+                    (old, spec.clone())
                 }
-            }
-            let e = self.map.get_mut(&name).expect("opened above");
-            e.spec = spec.clone();
-            e.settings.send_replace(Arc::new(settings_of(&spec)));
+            };
+            e.settings.send_replace(Arc::new(settings_of(&applied)));
+            e.spec = applied;
             e.publish_pool(&name, &self.state_dir, &takes);
+            self.map.insert(name, e);
         }
     }
 
@@ -223,7 +217,7 @@ impl Endpoints {
             Ok(_) => info!(
                 "{name}: endpoint listening on {} ({} mode)",
                 spec.listen,
-                mode_str(spec.mode)
+                spec.mode.as_str()
             ),
             Err(e) => warn!("{name}: endpoint {} not served: {e}", spec.listen),
         }
@@ -355,7 +349,7 @@ impl Endpoints {
         let pool = e.pool.borrow().clone();
         Some(proto::EndpointStatus {
             listen: e.spec.listen.to_string(),
-            mode: mode_str(e.spec.mode).into(),
+            mode: e.spec.mode.as_str().into(),
             balance: e.spec.balance.as_str().into(),
             listening: e.bound.is_ok(),
             error: e.bound.as_ref().err().cloned(),
@@ -494,13 +488,6 @@ fn settings_of(spec: &EndpointSpec) -> Settings {
         acl: spec.acl.clone(),
         balance: spec.balance,
         connect_timeout: spec.connect_timeout,
-    }
-}
-
-fn mode_str(mode: EndpointMode) -> &'static str {
-    match mode {
-        EndpointMode::Proxy => "proxy",
-        EndpointMode::Socket => "socket",
     }
 }
 

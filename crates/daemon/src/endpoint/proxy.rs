@@ -195,16 +195,8 @@ async fn admit(
                 format!("anonymous from {addr}"),
             ),
             Peer::Unix(Some(cred)) => {
-                let (uid, gid) = (cred.uid(), cred.gid());
-                let caller = identities.resolve(uid, gid).await;
-                let name = caller
-                    .user
-                    .as_deref()
-                    .map_or(String::new(), |n| format!(" ({n})"));
-                let who = match cred.pid() {
-                    Some(pid) => format!("uid {uid}{name}, pid {pid}"),
-                    None => format!("uid {uid}{name}"),
-                };
+                let caller = identities.resolve(cred.uid(), cred.gid()).await;
+                let who = crate::auth::identity::describe(cred.uid(), cred.pid(), &caller);
                 ((*caller).clone(), who)
             }
             Peer::Unix(None) => (Caller::anonymous(), "a peer without credentials".into()),

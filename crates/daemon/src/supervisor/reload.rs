@@ -37,15 +37,7 @@ pub struct Active {
     last: Option<ReloadReport>,
     /// Services `steward scale` changed, by name: kept across reloads while the file's
     /// `instances` for the service stays what it was when scaled.
-    scaled: BTreeMap<String, Scaled>,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Scaled {
-    /// The file's `instances` when the service was scaled.
-    file: u32,
-    /// What `steward scale` asked for.
-    count: u32,
+    scaled: BTreeMap<String, reload::Scaled>,
 }
 
 impl Active {
@@ -247,7 +239,7 @@ impl Supervisor {
             None => None,
         };
         let mut config = config;
-        self.keep_scaled(&mut config);
+        self.active.scaled = reload::keep_scaled(&mut config, &self.active.scaled);
         let plan = reload::plan(&self.running_config(), &config, |s, i| self.live(s, i));
         let summary = reload::describe(&plan);
         if plan.is_empty() {
@@ -315,23 +307,14 @@ impl Supervisor {
             let _ = reply.send(Err(ApiError::new(404, format!("no service {service:?}"))));
             return;
         };
-        let file = self
-            .active
-            .scaled
-            .get(service)
-            .map_or(spec.instances, |s| s.file);
+        let before = self.active.scaled.get(service).copied();
+        match reload::scaled(before, spec.instances, instances) {
+            Some(s) => self.active.scaled.insert(service.to_string(), s),
+            None => self.active.scaled.remove(service),
+        };
         let mut new = old.clone();
         if let Some(spec) = new.services.get_mut(service) {
             spec.instances = instances;
-        }
-        if instances == file {
-            self.active.scaled.remove(service);
-        } else {
-            let scaled = Scaled {
-                file,
-                count: instances,
-            };
-            self.active.scaled.insert(service.to_string(), scaled);
         }
         let plan = reload::plan(&old, &new, |s, i| self.live(s, i));
         info!(
@@ -352,20 +335,6 @@ impl Supervisor {
         self.answer(report, Some(who), vec![(wait, reply)], keys);
     }
 
-    /// What `steward scale` set stays, unless the file changed the service's `instances`
-    /// (a dry run does the same without forgetting).
-    fn keep_scaled(&mut self, config: &mut Config) {
-        self.active
-            .scaled
-            .retain(|name, s| match config.services.get_mut(name) {
-                Some(spec) if spec.instances == s.file => {
-                    spec.instances = s.count;
-                    true
-                }
-                _ => false,
-            });
-    }
-
     /// The report of a dry run: what the file would do, or why it cannot be applied.
     fn dry_run(&self, read: &Result<Loaded, String>) -> ReloadReport {
         let loaded = match read {
@@ -376,13 +345,8 @@ impl Supervisor {
         match &loaded.result {
             Ok(config) => {
                 let mut config = config.clone();
-                for (name, scaled) in &self.active.scaled {
-                    if let Some(spec) = config.services.get_mut(name)
-                        && spec.instances == scaled.file
-                    {
-                        spec.instances = scaled.count;
-                    }
-                }
+                // What `steward scale` set stays, as in a real reload.
+                reload::keep_scaled(&mut config, &self.active.scaled);
                 let plan = reload::plan(&self.running_config(), &config, |s, i| self.live(s, i));
                 report("api", "dry-run", sha, None, &[], Some(&plan))
             }

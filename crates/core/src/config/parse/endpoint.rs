@@ -188,10 +188,7 @@ impl Checker<'_> {
                         .map(|a| (a, span));
                 }
                 "mode" => {
-                    let choices = [
-                        ("proxy", EndpointMode::Proxy),
-                        ("socket", EndpointMode::Socket),
-                    ];
+                    let choices = EndpointMode::ALL.map(|m| (m.as_str(), m));
                     mode = self
                         .choice(value, "endpoint.mode", &choices)
                         .map(|m| (m, span));
